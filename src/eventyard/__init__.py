@@ -1,0 +1,1 @@
+"""eventyard: event-driven architecture end to end."""
