@@ -1,0 +1,234 @@
+"""The benchmark harness runs and reports every scenario; its parts do what they say.
+
+These tests check the machinery (events, targets, table, report, peers, the CLI in ``--quick``
+mode), never the figures: a smoke run on a busy machine proves nothing about speed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis
+from bench.events import EventPool, generate
+from bench.harness import (
+    Comparison,
+    Figure,
+    Measurement,
+    Outcome,
+    PeerFigure,
+    Scenario,
+    Settings,
+    Target,
+    Verdict,
+    outcome_to_dict,
+    rate,
+    run_one,
+    table_rows,
+)
+from bench.machine import describe
+from bench.peers.raw_disk import write_and_sync
+from bench.peers.redis_streams import RedisStreams, connect
+from bench.report import markdown, write_docs
+from bench.scenarios import SCENARIOS
+
+from tests.services import require_service
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# -- events -----------------------------------------------------------------------------
+
+
+def test_events_are_deterministic_per_seed_and_about_200_bytes() -> None:
+    first, again, other = generate(1000, seed=7), generate(1000, seed=7), generate(1000, seed=8)
+    assert first == again
+    assert first != other
+    sizes = [len(event.value) for event in first]
+    assert 180 <= sum(sizes) / len(sizes) <= 230
+    assert all(json.loads(event.value)["subject"].encode() == event.key for event in first)
+
+
+def test_pool_yields_exactly_the_total_in_full_batches() -> None:
+    pool = EventPool(batch_size=500, size=1200)
+    assert len(pool.batches) == 3
+    batches = list(pool.take(5000))
+    assert [len(batch) for batch in batches] == [500] * 10
+    assert batches[3] == batches[0]
+    with pytest.raises(ValueError, match="multiple of the batch size"):
+        list(pool.take(750))
+
+
+# -- targets, outcomes, table -----------------------------------------------------------
+
+
+def test_ratio_target_needs_a_peer_figure() -> None:
+    target = Target(Comparison.RATIO_AT_LEAST, 3.0)
+    fast, slow = Figure(900_000, "events/s"), Figure(200_000, "events/s")
+    assert target.judge(fast, PeerFigure("peer", slow)) is Verdict.PASS
+    assert target.judge(slow, PeerFigure("peer", fast)) is Verdict.FAIL
+    assert target.judge(fast, PeerFigure("peer", None, "down")) is Verdict.NO_PEER
+    assert target.judge(fast, None) is Verdict.NO_PEER
+    assert str(target) == ">= 3x peer"
+    assert str(Target(Comparison.RATIO_AT_LEAST, 0.7)) == ">= 70% of peer"
+
+
+def test_absolute_targets() -> None:
+    at_least = Target(Comparison.AT_LEAST, 300_000, "events/s")
+    below = Target(Comparison.BELOW, 2.0, "s")
+    assert at_least.judge(Figure(300_000, "events/s"), None) is Verdict.PASS
+    assert at_least.judge(Figure(299_999, "events/s"), None) is Verdict.FAIL
+    assert below.judge(Figure(1.99, "s"), None) is Verdict.PASS
+    assert below.judge(Figure(2.0, "s"), None) is Verdict.FAIL
+    assert str(at_least) == ">= 300k events/s"
+    assert str(below) == "< 2 s"
+
+
+def _scenario(run: Callable[[Settings], Measurement]) -> Scenario:
+    return Scenario("demo", "Demo", Target(Comparison.RATIO_AT_LEAST, 2.0), run)
+
+
+def test_run_one_builds_the_outcome_and_its_ratio(tmp_path: Path) -> None:
+    def measure(settings: Settings) -> Measurement:
+        return Measurement(
+            figure=rate(1000, [0.5, 0.25]),
+            peer=PeerFigure("peer", Figure(1000, "events/s")),
+            notes=("note",),
+        )
+
+    outcome = run_one(_scenario(measure), Settings(workdir=tmp_path))
+    assert outcome.figure == Figure(4000, "events/s")
+    assert outcome.ratio == pytest.approx(4.0)
+    assert outcome.verdict is Verdict.PASS
+    (row,) = table_rows([outcome])
+    assert row == (
+        "1. Demo",
+        "4,000 events/s",
+        "peer",
+        "1,000 events/s",
+        "4.00x",
+        ">= 2x peer",
+        "pass",
+    )
+    assert outcome_to_dict(outcome)["verdict"] == "pass"
+
+
+def test_a_scenario_that_raises_is_reported_as_an_error(tmp_path: Path) -> None:
+    def broken(settings: Settings) -> Measurement:
+        raise OSError("disk on fire")
+
+    outcome = run_one(_scenario(broken), Settings(workdir=tmp_path))
+    assert outcome.verdict is Verdict.ERROR
+    assert outcome.error == "OSError: disk on fire"
+    assert outcome.figure is None
+    assert "error: OSError: disk on fire" in table_rows([outcome])[0]
+
+
+def test_report_holds_table_machine_and_methods(tmp_path: Path) -> None:
+    outcome = Outcome(
+        name=SCENARIOS[0].name,
+        title=SCENARIOS[0].title,
+        target=SCENARIOS[0].target,
+        figure=Figure(123_456, "events/s"),
+        peer=PeerFigure("Redis Streams XADD", None, "Redis at x is unreachable"),
+        notes=("measured | carefully",),
+    )
+    machine = describe(tmp_path)
+    when = datetime.datetime(2026, 11, 23, 20, 30, tzinfo=datetime.UTC)
+    text = markdown([outcome], SCENARIOS, machine, Settings(workdir=tmp_path), when)
+    assert "2026-11-23 20:30 UTC" in text
+    assert machine.cpu in text and machine.kernel in text and machine.python in text
+    assert "| 1. " + SCENARIOS[0].title in text
+    assert "123k events/s" in text and "no peer" in text
+    assert "**" + SCENARIOS[0].title + "**: measured | carefully." in text
+    assert all(f"### {i}. {s.title}" in text for i, s in enumerate(SCENARIOS, 1))
+    assert "```python" not in text
+    path = write_docs(text, tmp_path / "docs" / "benchmarks.md")
+    assert path.read_text(encoding="utf-8") == text
+
+
+# -- peers ------------------------------------------------------------------------------
+
+
+def test_raw_disk_writes_every_byte(tmp_path: Path) -> None:
+    seconds = write_and_sync(tmp_path / "raw.bin", b"x" * 65536, 3 << 20)
+    assert seconds > 0
+    assert (tmp_path / "raw.bin").stat().st_size == 3 << 20
+
+
+def test_redis_peer_unreachable_says_why() -> None:
+    peer, reason = connect("redis://127.0.0.1:1/0", "eventyard-test:")
+    assert peer is None
+    assert "127.0.0.1:1" in reason and "unreachable" in reason
+
+
+def test_redis_peer_round_trip_and_cleanup() -> None:
+    require_service("Redis", 6379)
+    url = "redis://127.0.0.1:6379/0"
+    peer = RedisStreams(url, f"eventyard-test:{uuid.uuid4().hex}:")
+    stream = peer.key("stream")
+    pool = EventPool(batch_size=100, size=300)
+    try:
+        assert peer.produce(stream, pool.take(600)) > 0
+        seconds, entries, value_bytes = peer.consume(stream, "group", 100)
+        assert seconds > 0
+        assert entries == 600
+        assert value_bytes == sum(len(e.value) for batch in pool.take(600) for e in batch)
+    finally:
+        peer.close()
+    client = redis.Redis.from_url(url)
+    try:
+        assert client.exists(stream) == 0
+    finally:
+        client.close()
+
+
+# -- the command ------------------------------------------------------------------------
+
+
+def test_unknown_scenario_is_a_usage_error() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--only", "nope"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "invalid choice" in result.stderr
+
+
+def test_quick_run_reports_every_scenario(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--json", "--workdir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    document = json.loads(result.stdout)
+    assert document["quick"] is True
+    assert set(document["machine"]) == {
+        "cpu",
+        "cores",
+        "memory",
+        "kernel",
+        "python",
+        "disk",
+        "load",
+    }
+    reported = [scenario["name"] for scenario in document["scenarios"]]
+    assert reported == [scenario.name for scenario in SCENARIOS]
+    for scenario in document["scenarios"]:
+        assert scenario["error"] is None, scenario
+        assert scenario["figure"]["value"] > 0 or scenario["name"] == "memory", scenario
+        assert scenario["verdict"] in {"pass", "FAIL", "no peer"}
+    assert list(tmp_path.iterdir()) == [], "the run left scratch files behind"
