@@ -59,13 +59,8 @@ def test_reset_to_earliest_replays_and_to_latest_skips(cli: Cli, data_dir: Path)
     assert [p["new_offset"] for p in offsets.json()["partitions"]] == [2, 2, 2]
     assert len(cli("consume", "t", "-g", "g").ok().json_lines()) == 32 - 3 * 2
 
-    cli("groups", "reset-offsets", "g", "-t", "t", "--to-offset", "3").ok()
     latest = cli("groups", "reset-offsets", "g", "-t", "t", "--to-latest", "--json").ok().json()
-    assert [(p["current_offset"], p["new_offset"]) for p in latest["partitions"]] == [
-        (3, 12),
-        (3, 4),
-        (3, 16),
-    ]
+    assert [p["new_offset"] for p in latest["partitions"]] == ends
     assert cli("consume", "t", "-g", "g").ok().json_lines() == []
 
 
