@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from bench.batches import encode, sized_batch
 from bench.events import EventPool, generate
 from bench.harness import (
     Comparison,
@@ -38,6 +39,7 @@ from bench.peers.redis_streams import RedisStreams, connect
 from bench.report import markdown, write_docs
 from bench.scenarios import SCENARIOS
 
+from eventyard.records import decode_batch, split_batches
 from tests.services import require_service
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,6 +65,22 @@ def test_pool_yields_exactly_the_total_in_full_batches() -> None:
     assert batches[3] == batches[0]
     with pytest.raises(ValueError, match="multiple of the batch size"):
         list(pool.take(750))
+
+
+def test_sized_batch_is_the_largest_valid_batch_that_fits() -> None:
+    pool = EventPool(batch_size=500, size=1000)
+    batch, count = sized_batch(pool, 65536)
+    assert len(batch) <= 65536
+    assert len(encode(pool.batches[0][: count + 1])) > 65536
+    ((position, header),) = split_batches(batch)
+    assert position == 0 and header.record_count == count
+    assert [r.value for r in decode_batch(batch)] == [e.value for e in pool.batches[0][:count]]
+
+
+def test_scenario_names_are_unique_and_each_has_a_method() -> None:
+    names = [scenario.name for scenario in SCENARIOS]
+    assert len(set(names)) == len(names) == 7
+    assert all(len(scenario.method.split()) > 40 for scenario in SCENARIOS)
 
 
 # -- targets, outcomes, table -----------------------------------------------------------

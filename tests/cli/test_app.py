@@ -39,6 +39,9 @@ def test_no_arguments_shows_the_commands(cli: Cli) -> None:
     result = cli().ok()
     for name in ("topics", "produce", "consume", "groups", "demo"):
         assert name in result.stdout
+    group = cli("topics").ok()
+    for name in ("create", "list", "describe", "delete"):
+        assert name in group.stdout
 
 
 def test_every_command_has_help_with_examples(cli: Cli) -> None:

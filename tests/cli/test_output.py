@@ -58,6 +58,12 @@ def test_usage_errors_keep_their_exit_code() -> None:
     assert "\n" not in failure.message
 
 
+def test_an_os_error_is_a_runtime_failure_without_the_internal_label() -> None:
+    failure = describe_failure(PermissionError(13, "Permission denied", "/data"))
+    assert failure.message == "[Errno 13] Permission denied: '/data'"
+    assert failure.exit_code == 1
+
+
 def test_ctrl_c_is_130() -> None:
     assert describe_failure(KeyboardInterrupt()).exit_code == 130
 

@@ -107,8 +107,10 @@ def headers(log: PartitionLog) -> list[BatchHeader]:
 
 
 def test_compaction_only_touches_durable_closed_segments(tmp_path: Path) -> None:
-    log = PartitionLog.open(str(tmp_path), CONFIG)
+    roll_syncs: list[Callable[[], None]] = []  # held back: the closed segments stay unsynced
+    log = PartitionLog.open(str(tmp_path), CONFIG, run_in_background=roll_syncs.append)
     written = append_rounds(log, 30)
+    assert roll_syncs
     assert log.compact(20_000) == 0  # nothing is below the recovery point yet
     log.flush()
     log.compact(20_000)

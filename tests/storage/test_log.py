@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,8 @@ from hypothesis import strategies as st
 
 from eventyard.errors import CorruptRecordError, OffsetOutOfRangeError, StorageError
 from eventyard.records import decode_batches, read_header, split_batches
-from eventyard.storage import LogConfig, PartitionLog
+from eventyard.storage import Durability, LogConfig, OSFileSystem, PartitionLog
+from eventyard.storage.recovery import RecoveredLog, recover_log
 from tests.storage.batches import make_batch, payload, values_in
 from tests.storage.faultfs import FaultFileSystem
 
@@ -230,97 +233,6 @@ def test_size_bytes_counts_every_segment(tmp_path: Path) -> None:
     log.close()
 
 
-def test_retention_by_bytes_drops_the_oldest_closed_segments(tmp_path: Path) -> None:
-    config = LogConfig(segment_bytes=4096, index_interval_bytes=512, retention_bytes=10_000)
-    log = PartitionLog.open(str(tmp_path), config)
-    fill(log, 200)
-    log.flush()
-    before = segment_logs(tmp_path)
-    deleted = log.enforce_retention(now_ms=0)
-    after = segment_logs(tmp_path)
-    assert deleted == len(before) - len(after) > 0
-    assert after == before[deleted:]
-    assert log.start_offset == int(after[0][:20]) > 0
-    assert 10_000 <= log.size_bytes < 10_000 + config.segment_bytes
-    with pytest.raises(OffsetOutOfRangeError):
-        log.read(log.start_offset - 1, 100)
-    start = log.start_offset
-    assert values_in(log.read(start, 1))[0] == (start, payload(start))
-    assert log.enforce_retention(now_ms=0) == 0
-    log.close()
-    log = PartitionLog.open(str(tmp_path), config)
-    assert log.start_offset == int(after[0][:20])
-    log.close()
-
-
-def test_retention_by_age_uses_each_segment_newest_timestamp(tmp_path: Path) -> None:
-    config = LogConfig(segment_bytes=4096, index_interval_bytes=512, retention_ms=1_000)
-    log = PartitionLog.open(str(tmp_path), config)
-    fill(log, 200, start_ms=0)  # batch timestamps: its first offset (ms)
-    log.flush()
-    second = int(segment_logs(tmp_path)[1][:20])
-    # The first segment's newest record is at second - 1 ms; it goes once that is over
-    # 1 s old, and the second segment (newest record later) stays.
-    assert log.enforce_retention(now_ms=second - 1 + 1_000) == 0
-    assert log.enforce_retention(now_ms=second + 1_000) == 1
-    assert log.start_offset == second
-    remaining = len(segment_logs(tmp_path))
-    assert log.enforce_retention(now_ms=10**9) == remaining - 1
-    assert segment_logs(tmp_path) == [f"{log.start_offset:020d}.log"]
-    assert log.end_offset == 400
-    log.close()
-
-
-def test_retention_never_touches_the_active_or_unflushed_segments(tmp_path: Path) -> None:
-    config = LogConfig(segment_bytes=4096, retention_bytes=0, retention_ms=0)
-    log = PartitionLog.open(str(tmp_path), config)
-    fill(log, 200)
-    assert log.enforce_retention(now_ms=10**12) == 0  # nothing durable below the recovery point
-    log.flush()
-    assert log.enforce_retention(now_ms=10**12) > 0
-    assert len(segment_logs(tmp_path)) == 1
-    assert log.read(log.start_offset, 1 << 20)
-    assert log.append(make_batch(b"more")) == (400, 400)
-    log.close()
-
-
-def test_retention_does_nothing_under_the_compact_policy(tmp_path: Path) -> None:
-    config = LogConfig(segment_bytes=4096, retention_bytes=0, cleanup_policy="compact")
-    log = PartitionLog.open(str(tmp_path), config)
-    fill(log, 200)
-    log.flush()
-    assert log.enforce_retention(now_ms=10**12) == 0
-    assert log.start_offset == 0
-    log.close()
-
-
-def test_retention_from_a_thread_while_appending(tmp_path: Path) -> None:
-    config = LogConfig(segment_bytes=4096, index_interval_bytes=512, retention_bytes=20_000)
-    log = PartitionLog.open(str(tmp_path), config)
-    stop = threading.Event()
-
-    def maintain() -> None:
-        while not stop.is_set():
-            log.flush()
-            log.enforce_retention(now_ms=0)
-
-    thread = threading.Thread(target=maintain)
-    thread.start()
-    try:
-        for _ in range(300):
-            fill(log, 1)
-            start = log.start_offset
-            assert values_in(log.read(start, 1))[0][0] >= start
-    finally:
-        stop.set()
-        thread.join()
-    log.flush()
-    log.enforce_retention(now_ms=0)
-    assert log.size_bytes < 20_000 + config.segment_bytes
-    assert values_in(log.read(599, 100))[-1] == (599, payload(599))
-    log.close()
-
-
 def test_flush_fsyncs_only_when_something_is_new(tmp_path: Path) -> None:
     fs = FaultFileSystem()
     log = PartitionLog.open(str(tmp_path), SMALL, fs)
@@ -396,3 +308,126 @@ def test_reads_match_a_model_of_the_log(sizes: list[int], reads: list[tuple[floa
             assert len(batches) == 1 or len(data) <= max_bytes
             assert all(value == payload(o) for o, value in values_in(data))
         log.close()
+
+
+NEVER = LogConfig(
+    segment_bytes=4096, index_interval_bytes=512, durability=Durability.parse("never")
+)
+
+
+def recover_and_release(directory: Path) -> RecoveredLog:
+    """What a reopen after a crash would scan (the recovered files are closed again)."""
+    recovered = recover_log(OSFileSystem(), str(directory), NEVER.index_interval_bytes, 0)
+    for segment in [*recovered.sealed, recovered.active]:
+        segment.release()
+    return recovered
+
+
+def crash(log: PartitionLog, fs: FaultFileSystem) -> None:
+    """The process dies: nothing more reaches the disk, and close cannot flush."""
+    fs.crash_after(0)
+    with pytest.raises(StorageError):
+        log.close()
+
+
+def test_a_roll_makes_the_closed_segment_durable_without_any_flush(tmp_path: Path) -> None:
+    fs = FaultFileSystem()
+    threads: list[threading.Thread] = []
+
+    def in_thread(job: Callable[[], None]) -> None:
+        thread = threading.Thread(target=job)
+        thread.start()
+        threads.append(thread)
+
+    log = PartitionLog.open(str(tmp_path), NEVER, fs, run_in_background=in_thread)
+    for _ in range(10):
+        fill(log, 20)
+        for thread in threads:
+            thread.join()
+    segments = segment_logs(tmp_path)
+    assert len(segments) >= 5
+    active_base = int(segments[-1].removesuffix(".log"))
+    assert log.durable_offset == active_base  # the rolls' fsyncs, not a flush
+    crash(log, fs)
+
+    recovered = recover_and_release(tmp_path)
+    assert recovered.active.base_offset == active_base
+    assert recovered.scanned_segments == 1
+    assert recovered.scanned_bytes == (tmp_path / segments[-1]).stat().st_size
+    log = PartitionLog.open(str(tmp_path), NEVER)
+    assert (log.start_offset, log.end_offset) == (0, 400)
+    assert (active_base - 1, payload(active_base - 1)) in values_in(log.read(active_base - 1, 1))
+    log.close()
+
+
+def test_without_the_roll_fsync_recovery_scans_every_segment_since_open(tmp_path: Path) -> None:
+    fs = FaultFileSystem(real_sync=False)
+    held_back: list[Callable[[], None]] = []
+    log = PartitionLog.open(str(tmp_path), NEVER, fs, run_in_background=held_back.append)
+    fill(log, 200)
+    assert len(held_back) == 1 and log.durable_offset == 0
+    crash(log, fs)
+    recovered = recover_and_release(tmp_path)
+    assert recovered.scanned_segments == len(segment_logs(tmp_path))
+    assert recovered.scanned_bytes == sum(p.stat().st_size for p in tmp_path.glob("*.log"))
+
+
+def test_appends_go_on_while_a_roll_fsyncs_the_closed_segment(tmp_path: Path) -> None:
+    fs = FaultFileSystem()
+    jobs: list[threading.Thread] = []
+
+    def in_thread(job: Callable[[], None]) -> None:
+        jobs.append(threading.Thread(target=job))
+        jobs[-1].start()
+
+    log = PartitionLog.open(str(tmp_path), SMALL, fs, run_in_background=in_thread)
+    fs.state.fsync_gate = gate = threading.Event()
+    try:
+        while not jobs:
+            fill(log, 1)
+        assert fs.state.fsync_waiting.wait(timeout=10)
+        fill(log, 30)  # would deadlock if the roll held the append lock across its fsync
+        assert values_in(log.read(log.end_offset - 1, 100))[-1][0] == log.end_offset - 1
+        assert log.durable_offset == 0
+    finally:
+        gate.set()
+        for job in jobs:
+            job.join()
+    assert log.durable_offset == int(segment_logs(tmp_path)[-1].removesuffix(".log"))
+    log.close()
+
+
+def test_a_failed_roll_fsync_poisons_the_log_and_is_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fs = FaultFileSystem(real_sync=False)
+    log = PartitionLog.open(str(tmp_path), SMALL, fs, run_in_background=lambda job: job())
+    fs.state.fail_fsync = True
+    with caplog.at_level(logging.ERROR, logger="eventyard.storage"):
+        while len(segment_logs(tmp_path)) == 1:
+            fill(log, 1)  # the append that rolls succeeds; its batch is not lost
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "fsync of a closed segment failed" in errors[0]
+    with pytest.raises(StorageError, match="failed earlier"):
+        fill(log, 1)
+    log.close()
+
+
+def test_an_append_that_rolls_stands_when_no_thread_can_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    attempts: list[Callable[[], None]] = []
+
+    def no_thread(job: Callable[[], None]) -> None:
+        attempts.append(job)
+        raise RuntimeError("can't start new thread")
+
+    log = PartitionLog.open(str(tmp_path), SMALL, run_in_background=no_thread)
+    with caplog.at_level(logging.ERROR, logger="eventyard.storage"):
+        while len(segment_logs(tmp_path)) < 3:
+            fill(log, 1)
+    assert len(attempts) == 2  # each roll tried again: the failure left nothing pending
+    assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 2
+    assert values_in(log.read(log.end_offset - 1, 100))[-1][0] == log.end_offset - 1
+    assert log.flush() == log.end_offset
+    log.close()

@@ -12,6 +12,7 @@ import pytest
 from eventyard.errors import DiskFullError, LogCorruptionError, StorageError
 from eventyard.records import decode_batches, split_batches
 from eventyard.storage import LogConfig, OSFileSystem, PartitionLog
+from eventyard.storage.recovery import recover_log
 from tests.storage.batches import make_batch, payload, values_in
 from tests.storage.faultfs import FaultFileSystem
 
@@ -379,3 +380,55 @@ def test_damage_found_while_rebuilding_a_lost_index_is_corruption(tmp_path: Path
             log.read(0, 100)
     assert log.size_bytes == sum(p.stat().st_size for p in tmp_path.glob("*.log"))
     log.close()
+
+
+def test_one_open_reports_each_problem_once_however_often_reads_retry(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = PartitionLog.open(str(tmp_path), SMALL)
+    for _ in range(100):
+        append_numbered(log)
+    end = log.end_offset
+    log.close()
+    names = sorted(p.name for p in tmp_path.glob("*.log"))
+    assert len(names) > 2
+    first = tmp_path / names[0]
+    position, header = split_batches(first.read_bytes())[5]
+    damage(first, position + 70)  # in a closed segment recovery trusts unread
+    with open(tmp_path / names[-1], "ab") as file:
+        file.write(b"\x00" * 100)  # and a torn tail
+
+    with caplog.at_level(logging.INFO, logger="eventyard"):
+        log = PartitionLog.open(str(tmp_path), SMALL)
+        errors: list[str] = []
+        for _ in range(20):  # a caller retrying, e.g. over ever shorter ranges
+            with pytest.raises(LogCorruptionError) as info:
+                log.read(header.base_offset, 1 << 20)
+            errors.append(str(info.value))
+        log.close()
+    records = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(records) == 1, [r.getMessage() for r in records]
+    assert records[0].name == "eventyard.storage"
+    assert f"dropped offsets from {end} on (100 bytes after byte " in records[0].getMessage()
+    assert len(set(errors)) == 1 and f"offsets {header.base_offset} to " in errors[0]
+
+
+def test_recovery_counts_what_it_scanned(tmp_path: Path) -> None:
+    log = PartitionLog.open(str(tmp_path), SMALL)
+    for _ in range(100):
+        append_numbered(log)
+    log.close()
+    recovered = recover_log(OSFileSystem(), str(tmp_path), SMALL.index_interval_bytes, 0)
+    for segment in [*recovered.sealed, recovered.active]:
+        segment.release()
+    assert len(recovered.sealed) > 1
+    assert (recovered.scanned_segments, recovered.scanned_bytes) == (1, 0)  # a clean stop
+    os.remove(tmp_path / "recovery.checkpoint")
+    recovered = recover_log(OSFileSystem(), str(tmp_path), SMALL.index_interval_bytes, 0)
+    for segment in [*recovered.sealed, recovered.active]:
+        segment.release()
+    total = sum(p.stat().st_size for p in tmp_path.glob("*.log"))
+    assert (recovered.scanned_segments, recovered.scanned_bytes) == (
+        len(recovered.sealed) + 1,
+        total,
+    )

@@ -390,7 +390,7 @@ def tail_headers(
     The window is ``max_offsets`` offsets, narrowed so that about ``max_bytes`` are read,
     judged by the size per offset of the last batch: opening a log of large batches must
     not read most of it. Damage inside the window (``LogCorruptionError``) halves the window
-    until the scan succeeds, with a warning: an unreadable old segment must cost at most
+    until the scan succeeds, with one warning: an unreadable old segment must cost at most
     some duplicate detection, never the ability to open the partition (reads of the damaged
     range keep failing loudly).
     """
@@ -408,15 +408,25 @@ def tail_headers(
         last = read_header(tail)
         per_offset = max(1, last.size // (last.last_offset_delta + 1))
         window = max(1, min(max_offsets, max_bytes // per_offset))
+    damage: LogCorruptionError | None = None
     while True:
         try:
-            return _scan_headers(log, max(start, end - window), end)
+            headers = _scan_headers(log, max(start, end - window), end)
         except LogCorruptionError as exc:
             if window <= 1:
                 logger.warning("%s: no idempotence state recovered: %s", log.directory, exc)
                 return []
-            logger.warning("%s: %s; scanning a shorter tail for idempotence", log.directory, exc)
+            damage = damage or exc  # each halving meets the same damage: say it once
             window //= 2
+            continue
+        if damage is not None:
+            logger.warning(
+                "%s: %s; idempotence state recovered from the last %d offsets only",
+                log.directory,
+                damage,
+                end - max(start, end - window),
+            )
+        return headers
 
 
 def _scan_headers(log: PartitionLog, offset: int, end: int) -> list[BatchHeader]:

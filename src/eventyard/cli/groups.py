@@ -14,7 +14,7 @@ partition's retained range, and previewed without change under ``--dry-run``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -29,7 +29,7 @@ from eventyard.broker.groups import (
     decode_assignment,
     group_lag,
 )
-from eventyard.cli.output import JsonFlag, Output, plural
+from eventyard.cli.output import JsonFlag, Output, help_without_command, plural
 from eventyard.cli.runner import DEFAULT_DATA_DIR, DataDir, open_broker, run
 from eventyard.errors import ConfigError, GroupIdNotFoundError, InvalidRequestError
 
@@ -48,11 +48,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-
-@app.callback(invoke_without_command=True)
-def _group(ctx: typer.Context) -> None:
-    if ctx.invoked_subcommand is None:
-        typer.echo(ctx.get_help())
+app.callback(invoke_without_command=True)(help_without_command)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +153,8 @@ class ResetTarget:
         if self.latest:
             return "the latest offset"
         if self.timestamp_ms is not None:
-            return f"timestamp {self.timestamp_ms} ms"
+            moment = datetime.fromtimestamp(self.timestamp_ms / 1000, UTC)
+            return f"events from {moment:%Y-%m-%d %H:%M:%S} UTC"
         return f"offset {self.offset}"
 
 

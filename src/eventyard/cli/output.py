@@ -46,10 +46,12 @@ from eventyard.errors import (
 
 __all__ = [
     "USER_MISTAKE",
+    "Failure",
     "InputError",
     "JsonFlag",
     "Output",
     "describe_failure",
+    "help_without_command",
     "plural",
     "render_bytes",
     "render_value",
@@ -84,10 +86,10 @@ runtime failure (a corrupt log, a full disk) that the user cannot fix by retypin
 
 
 class InputError(Exception):
-    """Input the CLI itself rejects: a bad stdin line, a missing data directory.
+    """Input data the CLI itself rejects: a bad line on stdin.
 
-    Argument values that the broker also validates raise :class:`ConfigError` instead; this
-    class covers what only the CLI sees.
+    Bad arguments raise :class:`ConfigError`, the tree's error for command-line arguments;
+    this class covers data, which is neither a setting nor an argument.
     """
 
 
@@ -100,7 +102,11 @@ class Failure:
 
 
 def describe_failure(exc: BaseException) -> Failure:
-    """Map any exception that escaped a command to its ``error:`` line and exit code."""
+    """Map any exception that escaped a command to its ``error:`` line and exit code.
+
+    Usage errors keep click's code (2); an operating-system error (permission denied, say)
+    is a runtime failure; anything else is a bug, reported as an internal error by type.
+    """
     if isinstance(exc, typer.TyperException):
         message = exc.format_message()
         command_path = getattr(getattr(exc, "ctx", None), "command_path", None)
@@ -114,6 +120,8 @@ def describe_failure(exc: BaseException) -> Failure:
         return Failure(_one_line(str(exc) or type(exc).__name__), code)
     if isinstance(exc, KeyboardInterrupt):
         return Failure("interrupted", INTERRUPTED)
+    if isinstance(exc, OSError):
+        return Failure(_one_line(str(exc)), RUNTIME_FAILURE)
     return Failure(_one_line(f"internal error: {type(exc).__name__}: {exc}"), RUNTIME_FAILURE)
 
 
@@ -207,6 +215,12 @@ class Output:
         """Print a hint for people on stderr; silent in JSON mode."""
         if not self.json_mode:
             self.stderr.print(text)
+
+
+def help_without_command(ctx: typer.Context) -> None:
+    """A command group's callback: ``eventyard topics`` alone prints the group's help."""
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
 
 
 def plural(count: int, noun: str) -> str:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from eventyard.broker import TopicConfig, TopicInfo
-from eventyard.cli.output import JsonFlag, Output, plural
+from eventyard.cli.output import JsonFlag, Output, help_without_command, plural
 from eventyard.cli.runner import DEFAULT_DATA_DIR, DataDir, open_broker, run
 from eventyard.errors import ConfigError
 
@@ -25,11 +25,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-
-@app.callback(invoke_without_command=True)
-def _group(ctx: typer.Context) -> None:
-    if ctx.invoked_subcommand is None:
-        typer.echo(ctx.get_help())
+app.callback(invoke_without_command=True)(help_without_command)
 
 
 def parse_configs(items: list[str]) -> dict[str, str]:

@@ -12,69 +12,44 @@ else per ``auto_offset_reset`` (``"earliest"``, ``"latest"``, or ``"none"``, whi
 :meth:`~Consumer.commit` stores the positions (what was returned so far), so delivery is
 at-least-once when the caller commits after processing.
 
-Speed: a fetch asks ``broker.fetch_many`` for every assigned partition at once (whole stored
-batches, long-polling when idle), each partition's bytes are decoded in one
-``records.decode_batches`` call, and records below the position (a fetch starts at the batch
-*holding* the position) are skipped with one bisection. Records decoded but not yet returned
-wait in a per-partition buffer, so ``getone`` costs no fetch per record.
+Fetching, decoding and buffering records is :class:`~eventyard.client.fetcher.Fetcher`'s
+job (one ``broker.fetch_many`` for every assigned partition at once, one decode per
+partition's bytes, records not yet returned buffered so ``getone`` costs no fetch per
+record); this module decides which partitions it reads, where they start, and commits.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import logging
-import operator
 from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, NamedTuple, Self
+from typing import TYPE_CHECKING, Self
 
-import msgspec
-
-from eventyard.broker import EARLIEST, LATEST, FetchRequest
+from eventyard.broker import EARLIEST, LATEST
 from eventyard.broker.groups import (
     GroupMembership,
     MembershipConfig,
     OffsetAndMetadata,
     get_assignor,
 )
+from eventyard.client.fetcher import ConsumerRecord, Fetcher, TopicPartition
 from eventyard.errors import (
     ConfigError,
     GroupError,
     OffsetOutOfRangeError,
     UnknownTopicError,
 )
-from eventyard.records import HEADER_SIZE, decode_batches, read_header
 
 if TYPE_CHECKING:
-    from eventyard.broker import Broker, FetchResult
+    from eventyard.broker import Broker
 
 __all__ = ["Consumer", "ConsumerRecord", "TopicPartition"]
 
 log = logging.getLogger(__name__)
 
 _RESETS = ("earliest", "latest", "none")
-_OFFSET = operator.attrgetter("offset")
-
-
-class TopicPartition(NamedTuple):
-    """One partition of one topic."""
-
-    topic: str
-    partition: int
-
-
-class ConsumerRecord(msgspec.Struct, frozen=True, gc=False):
-    """A record as the consumer returns it (aiokafka's field names)."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    key: bytes | None
-    value: bytes | None
-    headers: tuple[tuple[str, bytes | None], ...]
 
 
 CommitOffsets = Mapping[TopicPartition, int | tuple[int, str] | OffsetAndMetadata]
@@ -124,8 +99,9 @@ class Consumer:
         self._auto_commit = enable_auto_commit and group_id is not None
         self._auto_commit_interval = auto_commit_interval_ms / 1000
         self._max_poll_records = max_poll_records
-        self._fetch_max_bytes = fetch_max_bytes
-        self._partition_bytes = max_partition_fetch_bytes
+        self._fetcher = Fetcher(
+            broker, partition_bytes=max_partition_fetch_bytes, max_bytes=fetch_max_bytes
+        )
         self._fetch_max_wait = fetch_max_wait_ms / 1000
         self._membership_config = MembershipConfig(
             assignor=assignor,
@@ -136,12 +112,7 @@ class Consumer:
             group_instance_id=group_instance_id,
         )
         self._membership: GroupMembership | None = None
-        self._positions: dict[TopicPartition, int | None] = {}
-        self._reset_by_policy: set[TopicPartition] = set()
-        self._highwater: dict[TopicPartition, int] = {}
-        self._buffer: dict[TopicPartition, _Buffered] = {}
         self._committed: dict[TopicPartition, int] = {}
-        self._wakeup: asyncio.Future[None] | None = None
         self._auto_commit_task: asyncio.Task[None] | None = None
         self._started = False
         self._closed = False
@@ -163,7 +134,7 @@ class Consumer:
                 partition_count=self._partition_count,
                 on_assign=self._on_assign,
                 on_revoke=self._on_revoke,
-                on_change=self._wake,
+                on_change=self._fetcher.wake,
                 config=self._membership_config,
             )
             self._membership.start()
@@ -189,7 +160,7 @@ class Consumer:
         self._closed = True
         if self._membership is not None:
             await self._membership.stop()
-        self._wake()
+        self._fetcher.wake()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -213,17 +184,17 @@ class Consumer:
 
     def assignment(self) -> set[TopicPartition]:
         """The partitions this consumer reads now."""
-        return set(self._positions)
+        return set(self._fetcher.positions)
 
     def highwater(self, tp: TopicPartition) -> int | None:
         """The partition's high watermark as of the last fetch (``None`` before one)."""
-        return self._highwater.get(tp)
+        return self._fetcher.highwater(tp)
 
     async def position(self, tp: TopicPartition) -> int:
         """The offset of the next record to return from ``tp``."""
         self._check_assigned(tp)
         await self._reset_positions()
-        position = self._positions[tp]
+        position = self._fetcher.positions[tp]
         assert position is not None
         return position
 
@@ -236,12 +207,7 @@ class Consumer:
         return None if value is None else value.offset
 
     def _set_assignment(self, partitions: Iterable[TopicPartition]) -> None:
-        wanted = set(partitions)
-        self._positions = {tp: self._positions.get(tp) for tp in sorted(wanted)}
-        for tp in [tp for tp in self._buffer if tp not in wanted]:
-            self._drop_buffer(tp)
-        self._reset_by_policy &= wanted
-        self._wake()
+        self._fetcher.assign(partitions)
 
     def _partition_count(self, topic: str) -> int | None:
         try:
@@ -255,9 +221,7 @@ class Consumer:
     async def _on_revoke(self, partitions: tuple[tuple[str, int], ...]) -> None:
         if self._auto_commit:
             await self._commit_quietly()
-        self._positions = {}
-        self._buffer.clear()
-        self._wake()
+        self._fetcher.revoke()
 
     # -- seeking -----------------------------------------------------------------------------
 
@@ -297,13 +261,10 @@ class Consumer:
     def _targets(self, partitions: tuple[TopicPartition, ...]) -> list[TopicPartition]:
         for tp in partitions:
             self._check_assigned(tp)
-        return list(partitions) if partitions else list(self._positions)
+        return list(partitions) if partitions else list(self._fetcher.positions)
 
     def _move(self, tp: TopicPartition, offset: int) -> None:
-        self._positions[tp] = offset
-        self._reset_by_policy.discard(tp)
-        self._drop_buffer(tp)
-        self._wake()
+        self._fetcher.move(tp, offset)
 
     async def _list_offset(self, tp: TopicPartition, which: int) -> int:
         offset = await self._broker.list_offset(tp.topic, tp.partition, which)
@@ -324,7 +285,7 @@ class Consumer:
             raise ConfigError("commit() needs a group_id")
         if offsets is None:
             await self._reset_positions()
-            offsets = {tp: pos for tp, pos in self._positions.items() if pos is not None}
+            offsets = {tp: pos for tp, pos in self._fetcher.positions.items() if pos is not None}
         values = {(tp.topic, tp.partition): _offset_value(value) for tp, value in offsets.items()}
         if not values:
             return
@@ -339,7 +300,7 @@ class Consumer:
     async def _commit_quietly(self) -> None:
         changed = {
             tp: pos
-            for tp, pos in self._positions.items()
+            for tp, pos in self._fetcher.positions.items()
             if pos is not None and self._committed.get(tp) != pos
         }
         if changed:
@@ -365,18 +326,18 @@ class Consumer:
         """
         self._check_running()
         only = frozenset(partitions)
-        if not self._buffered(only):
+        if not self._fetcher.buffered(only):
             await self._fill(timeout_ms / 1000, only)
-        return self._drain(max_records or self._max_poll_records, only)
+        return self._fetcher.drain(max_records or self._max_poll_records, only)
 
     async def getone(self, *partitions: TopicPartition) -> ConsumerRecord:
         """Return the next record, waiting as long as it takes."""
         only = frozenset(partitions)
         while True:
             self._check_running()
-            for tp in self._buffer:
-                if not only or tp in only:
-                    return self._take_one(tp)
+            record = self._fetcher.take_one(only)
+            if record is not None:
+                return record
             await self._fill(self._fetch_max_wait, only)
 
     def __aiter__(self) -> Self:
@@ -386,54 +347,20 @@ class Consumer:
         """The next record; iteration ends when the consumer is stopped."""
         if self._closed:
             raise StopAsyncIteration
-        if self._buffer:
-            return self._take_one(next(iter(self._buffer)))
+        record = self._fetcher.take_one()
+        if record is not None:
+            return record
         try:
             return await self.getone()
         except _Stopped:
             raise StopAsyncIteration from None
 
-    def _buffered(self, only: frozenset[TopicPartition]) -> bool:
-        return any(not only or tp in only for tp in self._buffer)
-
-    def _take_one(self, tp: TopicPartition) -> ConsumerRecord:
-        entry = self._buffer[tp]
-        record = entry.records[entry.index]
-        entry.index += 1
-        if entry.index == len(entry.records):
-            del self._buffer[tp]
-        self._positions[tp] = record.offset + 1
-        return record
-
-    def _drain(
-        self, limit: int | None, only: frozenset[TopicPartition]
-    ) -> dict[TopicPartition, list[ConsumerRecord]]:
-        result: dict[TopicPartition, list[ConsumerRecord]] = {}
-        room = limit
-        for tp in list(self._buffer):
-            if only and tp not in only:
-                continue
-            entry = self._buffer[tp]
-            records, index = entry.records, entry.index
-            end = len(records) if room is None else min(len(records), index + room)
-            taken = records if index == 0 and end == len(records) else records[index:end]
-            result[tp] = taken
-            self._positions[tp] = taken[-1].offset + 1
-            if end == len(records):
-                del self._buffer[tp]
-            else:
-                entry.index = end
-            if room is not None:
-                room -= len(taken)
-                if room == 0:
-                    break
-        return result
-
-    def _drop_buffer(self, tp: TopicPartition) -> None:
-        self._buffer.pop(tp, None)
-
     async def _fill(self, timeout: float, only: frozenset[TopicPartition]) -> None:
-        """Fetch into the buffer until something arrives or ``timeout`` seconds pass."""
+        """Fetch into the buffer until something arrives or ``timeout`` seconds pass.
+
+        Waits for a group's assignment first (a rebalance in progress), and gives partitions
+        without a position their starting offset before each fetch.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -448,111 +375,18 @@ class Consumer:
                         return
                     continue
             await self._reset_positions()
-            requests = [
-                FetchRequest(tp.topic, tp.partition, position, self._partition_bytes)
-                for tp, position in self._positions.items()
-                if position is not None and tp not in self._buffer and (not only or tp in only)
-            ]
-            remaining = deadline - loop.time()
-            if not requests:
-                if remaining <= 0 or not await self._sleep(remaining):
-                    return
-                continue
-            results = await self._broker.fetch_many(
-                requests, max_wait_ms=0, max_bytes=self._fetch_max_bytes
-            )
-            if not any(r.records for r in results) and remaining > 0:
-                long_poll = await self._long_poll(requests, remaining)
-                if long_poll is None:
-                    continue
-                results = long_poll
-            if self._store(requests, results) or loop.time() >= deadline:
+            if await self._fetcher.fetch(deadline, only):
                 return
-
-    async def _long_poll(
-        self, requests: list[FetchRequest], timeout: float
-    ) -> list[FetchResult] | None:
-        """Wait for data; ``None`` when a rebalance, seek or stop interrupts the wait."""
-        loop = asyncio.get_running_loop()
-        wake = self._wakeup = loop.create_future()
-        fetch = loop.create_task(
-            self._broker.fetch_many(
-                requests, max_wait_ms=int(timeout * 1000), max_bytes=self._fetch_max_bytes
-            )
-        )
-        try:
-            await asyncio.wait((fetch, wake), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            self._wakeup = None
-            if not fetch.done():
-                fetch.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await fetch
-        return None if wake.done() or fetch.cancelled() else fetch.result()
-
-    async def _sleep(self, timeout: float) -> bool:
-        """Sleep until woken or ``timeout``; False when the timeout ran out."""
-        wake = self._wakeup = asyncio.get_running_loop().create_future()
-        try:
-            await asyncio.wait((wake,), timeout=timeout)
-        finally:
-            self._wakeup = None
-        return wake.done()
-
-    def _wake(self) -> None:
-        if self._wakeup is not None and not self._wakeup.done():
-            self._wakeup.set_result(None)
-
-    def _store(self, requests: list[FetchRequest], results: list[FetchResult]) -> bool:
-        """Decode fetched batches into the buffer; True if any record is now buffered."""
-        got = False
-        positions = self._positions
-        for request, result in zip(requests, results, strict=True):
-            tp = TopicPartition(request.topic, request.partition)
-            if positions.get(tp, -1) != request.offset:
-                continue
-            if result.error is not None:
-                self._fetch_failed(tp, result.error)
-                continue
-            self._highwater[tp] = result.high_watermark
-            data = result.records
-            if not data:
-                continue
-            records = decode_batches(data)
-            start = 0
-            if records and records[0].offset < request.offset:
-                start = bisect.bisect_left(records, request.offset, key=_OFFSET)
-            if start < len(records):
-                topic, partition = tp
-                self._buffer[tp] = _Buffered(
-                    [
-                        ConsumerRecord(
-                            topic, partition, r.offset, r.timestamp, r.key, r.value, r.headers
-                        )
-                        for r in (records[start:] if start else records)
-                    ]
-                )
-                got = True
-            else:
-                positions[tp] = max(request.offset, _next_offset(data))
-        return got
-
-    def _fetch_failed(self, tp: TopicPartition, error: Exception) -> None:
-        if isinstance(error, OffsetOutOfRangeError):
-            log.warning("%s: position %s out of range; resetting", tp, self._positions[tp])
-            self._positions[tp] = None
-            self._reset_by_policy.add(tp)
-        elif not isinstance(error, UnknownTopicError):
-            raise error
 
     async def _reset_positions(self) -> None:
         """Give each partition without a position its committed offset, else the policy's."""
-        pending = [tp for tp, position in self._positions.items() if position is None]
+        fetcher = self._fetcher
+        pending = [tp for tp, position in fetcher.positions.items() if position is None]
         if not pending:
             return
         committed = {}
         if self._group_id is not None:
-            asked = [tp for tp in pending if tp not in self._reset_by_policy]
+            asked = [tp for tp in pending if tp not in fetcher.out_of_range]
             if asked:
                 committed = await self._broker.groups.fetch_offsets(self._group_id, asked)
         for tp in pending:
@@ -568,9 +402,7 @@ class Consumer:
                     f"{tp.topic}[{tp.partition}] has no committed offset and "
                     "auto_offset_reset is 'none'"
                 )
-            if tp in self._positions and self._positions[tp] is None:
-                self._positions[tp] = offset
-                self._reset_by_policy.discard(tp)
+            fetcher.reset(tp, offset)
 
     # -- checks ------------------------------------------------------------------------------
 
@@ -581,18 +413,8 @@ class Consumer:
             raise ConfigError("call start() before reading")
 
     def _check_assigned(self, tp: TopicPartition) -> None:
-        if tp not in self._positions:
+        if tp not in self._fetcher.positions:
             raise ConfigError(f"{tp.topic}[{tp.partition}] is not assigned to this consumer")
-
-
-class _Buffered:
-    """Decoded records of one partition not returned yet; ``index`` is the next one."""
-
-    __slots__ = ("index", "records")
-
-    def __init__(self, records: list[ConsumerRecord]) -> None:
-        self.records = records
-        self.index = 0
 
 
 class _Stopped(RuntimeError):
@@ -605,16 +427,3 @@ def _offset_value(value: int | tuple[int, str] | OffsetAndMetadata) -> OffsetAnd
     if isinstance(value, tuple):
         return OffsetAndMetadata(value[0], value[1])
     return OffsetAndMetadata(value)
-
-
-def _next_offset(data: bytes) -> int:
-    """The offset after the last complete batch in ``data`` (a fetch may cut the last one)."""
-    pos = 0
-    next_offset = -1
-    while len(data) - pos >= HEADER_SIZE:
-        header = read_header(data, pos)
-        if pos + header.size > len(data):
-            break
-        next_offset = header.last_offset + 1
-        pos += header.size
-    return next_offset

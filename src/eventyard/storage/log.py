@@ -7,11 +7,19 @@ run :meth:`~PartitionLog.flush`, :meth:`~PartitionLog.enforce_retention` and
 
 - ``_lock`` guards the in-memory state and is held only briefly: an append's write, a
   read's ``pread``, the bookkeeping of a flush or a swap; never an fsync or a compaction.
-- ``_flush_lock`` serializes flushes: a flush snapshots what to sync under ``_lock``,
-  fsyncs outside it (appends go on meanwhile: group commit), then publishes the new
-  durable offset.
+- ``_flush_lock`` serializes flushes and roll syncs: a flush snapshots what to sync
+  under ``_lock``, fsyncs outside it (appends go on meanwhile: group commit), then
+  publishes the new durable offset.
 - ``_maintenance_lock`` serializes retention and compaction, which only touch closed
   segments below the recovery point (already durable), so they never race a flush.
+
+Rolls: whatever the durability policy, a roll has the segment it closed fsynced (with its
+indexes and the directory) and moves the recovery point to the start of the next segment,
+as Kafka flushes a segment on roll, so a crash rescans at most the active segment even when
+nothing ever calls :meth:`~PartitionLog.flush` (durability ``never``). The append that
+rolls does not wait for that fsync: it hands a job to ``run_in_background`` (a daemon
+thread by default), which takes ``_flush_lock`` like a flush. One pending job covers every
+roll before it starts; a flush that gets there first syncs the closed segments itself.
 
 Failures: a failed write (an append, a roll, index entries) is cut back and raised
 (:class:`~eventyard.errors.DiskFullError` for ENOSPC) and the log stays usable: once space
@@ -25,32 +33,19 @@ survived. Nothing acknowledged as durable is ever lost either way.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable
 
-from eventyard.errors import (
-    CorruptRecordError,
-    DiskFullError,
-    OffsetOutOfRangeError,
-    StorageError,
-)
+from eventyard.errors import CorruptRecordError, OffsetOutOfRangeError, StorageError
 from eventyard.records import BatchHeader, check_crc, read_header, set_base_offset
 from eventyard.storage.checkpoint import RecoveryPoint, write_checkpoint
-from eventyard.storage.compaction import (
-    SegmentRef,
-    commit_swap,
-    compact_segments,
-    discard_replaced,
-    stage_swap,
-)
 from eventyard.storage.config import LogConfig
 from eventyard.storage.fs import FileSystem, OSFileSystem
+from eventyard.storage.log_maintenance import LogMaintenance, storage_error
 from eventyard.storage.recovery import recover_log, remove_segment_files
-from eventyard.storage.retention import expired_count
 from eventyard.storage.segment import Segment
 from eventyard.storage.segments import SegmentList
 
@@ -70,7 +65,12 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class PartitionLog:
+def start_daemon_thread(job: Callable[[], None]) -> None:
+    """Run ``job`` in a new daemon thread: the default runner of a roll's fsync."""
+    threading.Thread(target=job, name="eventyard-roll-sync", daemon=True).start()
+
+
+class PartitionLog(LogMaintenance):
     """A partition's durable, segmented log of record batches (see the module docstring).
 
     Offsets run from :attr:`start_offset` (retention moves it up) to :attr:`end_offset`
@@ -86,6 +86,7 @@ class PartitionLog:
         clock: Callable[[], int],
         segments: SegmentList,
         checkpoint: RecoveryPoint | None,
+        run_in_background: Callable[[Callable[[], None]], None],
     ) -> None:
         """Use :meth:`open`: it recovers the directory first."""
         self._fs = fs
@@ -101,6 +102,8 @@ class PartitionLog:
         self._durable_offset = -1
         self._failure: str | None = None
         self._closed = False
+        self._run_in_background = run_in_background
+        self._roll_sync_pending = False
 
     @classmethod
     def open(
@@ -110,6 +113,7 @@ class PartitionLog:
         fs: FileSystem | None = None,
         *,
         clock: Callable[[], int] = wall_clock_ms,
+        run_in_background: Callable[[Callable[[], None]], None] = start_daemon_thread,
     ) -> PartitionLog:
         """Open (creating if needed) and recover the partition log in ``directory``.
 
@@ -118,16 +122,17 @@ class PartitionLog:
         result durable, so :attr:`durable_offset` equals :attr:`end_offset` on return.
         Raises :class:`~eventyard.errors.LogCorruptionError` when durable data is
         missing, :class:`~eventyard.errors.StorageError` when the files cannot be used.
-        ``clock`` (ms) times segment ages; tests inject their own.
+        ``clock`` (ms) times segment ages; ``run_in_background`` runs the fsync of a
+        segment closed by a roll (see the module docstring); tests inject their own.
         """
         fs = fs or OSFileSystem()
         config = config or LogConfig()
         try:
             recovered = recover_log(fs, directory, config.index_interval_bytes, clock())
         except OSError as exc:
-            raise _storage_error(exc, f"cannot open partition log {directory}") from exc
+            raise storage_error(exc, f"cannot open partition log {directory}") from exc
         segments = SegmentList([*recovered.sealed, recovered.active], recovered.unsynced)
-        log = cls(fs, directory, config, clock, segments, recovered.checkpoint)
+        log = cls(fs, directory, config, clock, segments, recovered.checkpoint, run_in_background)
         try:
             log._flush(sync_checkpoint=True)
         except BaseException:
@@ -183,7 +188,7 @@ class PartitionLog:
     def _fail(self, exc: OSError, what: str) -> StorageError:
         """Poison the log (see the module docstring) and return the error to raise."""
         self._failure = f"{what}: {exc}"
-        return _storage_error(exc, f"partition log {self._directory}: {what}")
+        return storage_error(exc, f"partition log {self._directory}: {what}")
 
     # -- appending --------------------------------------------------------------------
 
@@ -211,23 +216,29 @@ class PartitionLog:
             )
         data = bytearray(batch)
         now = self._clock()
-        with self._lock:
-            self._check_usable()
-            active = self._segments.active
-            if self._needs_roll(active, len(data), header.last_offset_delta, now):
-                active = self._roll(now)
-            base = active.next_offset
-            last = base + header.last_offset_delta
-            set_base_offset(data, 0, base)
-            try:
-                active.append(data, base, last, header.max_timestamp)
-            except OSError as exc:
-                if active.broken:
-                    raise self._fail(exc, "append left a torn batch") from exc
-                raise _storage_error(
-                    exc, f"partition log {self._directory}: append failed"
-                ) from exc
-            return base, last
+        schedule = False
+        try:
+            with self._lock:
+                self._check_usable()
+                active = self._segments.active
+                if self._needs_roll(active, len(data), header.last_offset_delta, now):
+                    active = self._roll(now)
+                    schedule, self._roll_sync_pending = not self._roll_sync_pending, True
+                base = active.next_offset
+                last = base + header.last_offset_delta
+                set_base_offset(data, 0, base)
+                try:
+                    active.append(data, base, last, header.max_timestamp)
+                except OSError as exc:
+                    if active.broken:
+                        raise self._fail(exc, "append left a torn batch") from exc
+                    raise storage_error(
+                        exc, f"partition log {self._directory}: append failed"
+                    ) from exc
+        finally:
+            if schedule:
+                self._start_roll_sync()
+        return base, last
 
     def _needs_roll(self, active: Segment, size: int, last_delta: int, now: int) -> bool:
         if not active.size:
@@ -262,7 +273,7 @@ class PartitionLog:
                 remove_segment_files(self._fs, self._directory, base)
             if old.broken:
                 raise self._fail(exc, "rolling a new segment") from exc
-            raise _storage_error(
+            raise storage_error(
                 exc, f"partition log {self._directory}: rolling a new segment"
             ) from exc
         self._segments.add(new)
@@ -282,50 +293,104 @@ class PartitionLog:
 
     def _flush(self, sync_checkpoint: bool) -> int:
         with self._flush_lock:
+            return self._flush_locked(sync_checkpoint)
+
+    def _flush_locked(self, sync_checkpoint: bool) -> int:
+        """:meth:`flush`'s work, under ``_flush_lock``."""
+        with self._lock:
+            self._check_usable()
+            active = self._segments.active
+            sealed = self._segments.unsynced()
+            if active.next_offset == self._durable_offset and not sealed and not self._dir_dirty:
+                return self._durable_offset
+            point = RecoveryPoint(
+                active.base_offset, active.size, active.next_offset, active.max_timestamp
+            )
+            record = sync_checkpoint or self._checkpoint_due(point)
+            if record:
+                try:
+                    active.write_indexes()
+                except OSError as exc:
+                    if active.broken:
+                        raise self._fail(exc, "writing index files") from exc
+                    # The data can still be made durable; the recovery point waits.
+                    logger.warning(
+                        "partition log %s: cannot write index files: %s",
+                        self._directory,
+                        exc,
+                    )
+                    record = False
+            dir_dirty, self._dir_dirty = self._dir_dirty, False
+        try:
+            for segment in sealed:
+                segment.sync()
+            active.sync(indexes=record)
+            if dir_dirty:
+                self._fs.fsync_dir(self._directory)
+        except OSError as exc:
             with self._lock:
-                self._check_usable()
-                active = self._segments.active
+                raise self._fail(exc, "fsync failed") from exc
+        with self._lock:
+            self._durable_offset = max(self._durable_offset, point.next_offset)
+            durable = self._durable_offset
+            self._segments.synced(sealed)
+        if record:
+            self._store_checkpoint(point, sync=sync_checkpoint or self._new_segment(point))
+        return durable
+
+    def _start_roll_sync(self) -> None:
+        """Hand :meth:`_sync_rolled` to ``run_in_background`` (the roll itself succeeded).
+
+        If no thread can be had, the append still stands: the closed segment waits for
+        the next flush or roll, and only recovery after a crash takes longer.
+        """
+        try:
+            self._run_in_background(self._sync_rolled)
+        except RuntimeError as exc:
+            with self._lock:
+                self._roll_sync_pending = False
+            logger.error(
+                "partition log %s: cannot start the fsync of a closed segment: %s",
+                self._directory,
+                exc,
+            )
+
+    def _sync_rolled(self) -> None:
+        """Fsync the segments rolls closed; move the recovery point to the next segment.
+
+        The background job a roll starts (see the module docstring). The recovery point
+        becomes the start of the segment after the last one synced: everything before it
+        is durable with its indexes, and the directory fsync makes that segment's file
+        exist after a crash. An fsync failure poisons the log (the next append or flush
+        raises) and is logged, as nobody waits on this job.
+        """
+        with self._flush_lock:
+            with self._lock:
+                self._roll_sync_pending = False
+                if self._closed or self._failure is not None:
+                    return
                 sealed = self._segments.unsynced()
-                if (
-                    active.next_offset == self._durable_offset
-                    and not sealed
-                    and not self._dir_dirty
-                ):
-                    return self._durable_offset
-                point = RecoveryPoint(
-                    active.base_offset, active.size, active.next_offset, active.max_timestamp
-                )
-                record = sync_checkpoint or self._checkpoint_due(point)
-                if record:
-                    try:
-                        active.write_indexes()
-                    except OSError as exc:
-                        if active.broken:
-                            raise self._fail(exc, "writing index files") from exc
-                        # The data can still be made durable; the recovery point waits.
-                        logger.warning(
-                            "partition log %s: cannot write index files: %s",
-                            self._directory,
-                            exc,
-                        )
-                        record = False
+                if not sealed:
+                    return
+                following = self._segments.from_offset(sealed[-1].next_offset)[0]
+                point = RecoveryPoint(following.base_offset, 0, following.base_offset, -1)
                 dir_dirty, self._dir_dirty = self._dir_dirty, False
             try:
                 for segment in sealed:
                     segment.sync()
-                active.sync(indexes=record)
                 if dir_dirty:
                     self._fs.fsync_dir(self._directory)
             except OSError as exc:
                 with self._lock:
-                    raise self._fail(exc, "fsync failed") from exc
+                    error = self._fail(exc, "fsync of a closed segment failed")
+                logger.error("%s", error)
+                return
             with self._lock:
                 self._durable_offset = max(self._durable_offset, point.next_offset)
-                durable = self._durable_offset
                 self._segments.synced(sealed)
-            if record:
-                self._store_checkpoint(point, sync=sync_checkpoint or self._new_segment(point))
-            return durable
+            current = self._checkpoint
+            if current is None or current.segment < point.segment:
+                self._store_checkpoint(point, sync=True)
 
     def _new_segment(self, point: RecoveryPoint) -> bool:
         return self._checkpoint is None or self._checkpoint.segment != point.segment
@@ -397,108 +462,20 @@ class PartitionLog:
         if self._closed:
             raise StorageError(f"partition log {self._directory} is closed")
 
-    # -- retention and compaction -----------------------------------------------------
-
-    def _eligible(self) -> list[Segment]:
-        """Closed segments below the recovery point: durable, safe to delete or rewrite."""
-        point = self._checkpoint
-        if point is None:
-            return []
-        return self._segments.below(point.segment)
-
-    def enforce_retention(self, now_ms: int) -> int:
-        """Delete the oldest closed segments past retention; return how many went.
-
-        The rules are :mod:`~eventyard.storage.retention`'s (by age of the newest record,
-        by total size); only whole closed segments go, oldest first, and
-        :attr:`start_offset` moves up. Does nothing unless the cleanup policy includes
-        ``delete``. Safe from a worker thread.
-        """
-        config = self._config
-        if not config.deletes:
-            return 0
-        with self._maintenance_lock:
-            with self._lock:
-                self._check_usable()
-                count = expired_count(self._eligible(), self._segments.size, config, now_ms)
-                if not count:
-                    return 0
-                doomed = self._segments.drop_oldest(count)
-            try:
-                for segment in doomed:
-                    segment.release()
-                    remove_segment_files(self._fs, self._directory, segment.base_offset)
-                self._fs.fsync_dir(self._directory)
-            except OSError as exc:
-                # The segments are out of the log already; recovery removes leftovers.
-                raise _storage_error(exc, f"partition log {self._directory}: retention") from exc
-            logger.info(
-                "partition log %s: retention deleted offsets %d to %d (%d segments)",
-                self._directory,
-                doomed[0].base_offset,
-                doomed[-1].next_offset - 1,
-                len(doomed),
-            )
-            return len(doomed)
-
-    def compact(self, now_ms: int) -> int:
-        """Compact closed segments by key (:mod:`~eventyard.storage.compaction`).
-
-        Returns the bytes reclaimed. Appends and reads go on meanwhile; each rewritten
-        group is swapped in atomically. Does nothing unless the policy includes
-        ``compact``. Safe from a worker thread.
-        """
-        config = self._config
-        if not config.compacts:
-            return 0
-        with self._maintenance_lock:
-            with self._lock:
-                self._check_usable()
-                refs = [
-                    SegmentRef(segment.base_offset, segment.size, segment.next_offset)
-                    for segment in self._eligible()
-                ]
-            if not refs:
-                return 0
-            try:
-                return compact_segments(
-                    self._fs, self._directory, refs, config, now_ms, self._swap_in
-                )
-            except OSError as exc:
-                raise _storage_error(exc, f"partition log {self._directory}: compaction") from exc
-
-    def _swap_in(self, group: list[SegmentRef], cleaned: Segment) -> None:
-        """Replace ``group``'s segments by ``cleaned`` (crash-safe; see recovery rule 1)."""
-        stage_swap(self._fs, self._directory, cleaned)
-        with self._lock:
-            bases = {ref.base_offset for ref in group}
-            old = [segment for segment in self._segments if segment.base_offset in bases]
-            try:
-                commit_swap(old, cleaned)
-            except OSError as exc:
-                # Committed on disk (the .swap log exists): recovery finishes the swap.
-                cleaned.release()
-                raise self._fail(exc, "swapping in a compacted segment") from exc
-            self._segments.replace(group[0].base_offset, len(group), cleaned)
-        discard_replaced(self._fs, self._directory, old)
-        logger.info(
-            "partition log %s: compacted offsets %d to %d into %d bytes",
-            self._directory,
-            group[0].base_offset,
-            group[-1].next_offset - 1,
-            cleaned.size,
-        )
-
     # -- closing ----------------------------------------------------------------------
 
     def close(self) -> None:
-        """Flush, record the recovery point and release every file (idempotent)."""
-        with self._maintenance_lock:
+        """Flush, record the recovery point and release every file (idempotent).
+
+        Holds ``_flush_lock`` throughout, so a roll's background fsync never runs on
+        released files: it either finished before or finds the log closed.
+        """
+        with self._maintenance_lock, self._flush_lock:
             if self._closed:
                 return
             try:
                 if self._failure is None:
-                    self._flush(sync_checkpoint=True)
+                    self._flush_locked(sync_checkpoint=True)
             finally:
                 with self._lock:
                     self._closed = True
@@ -513,13 +490,7 @@ class PartitionLog:
                 fs.remove(os.path.join(self._directory, name))
             fs.rmdir(self._directory)
         except OSError as exc:
-            raise _storage_error(exc, f"cannot delete partition log {self._directory}") from exc
+            raise storage_error(exc, f"cannot delete partition log {self._directory}") from exc
 
     def __repr__(self) -> str:
         return f"PartitionLog({self._directory!r})"
-
-
-def _storage_error(exc: OSError, what: str) -> StorageError:
-    if exc.errno == errno.ENOSPC:
-        return DiskFullError(f"{what}: no space left on device")
-    return StorageError(f"{what}: {exc}")
