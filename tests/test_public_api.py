@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import subprocess
+import sys
 
 import pytest
 
@@ -37,3 +39,17 @@ def test_top_level_reexports_the_user_api() -> None:
     for name in ("Broker", "Producer", "Consumer", "SyncBroker", "TopicConfig", "Durability"):
         assert name in eventyard.__all__
     assert eventyard.Broker.__module__.startswith("eventyard.broker")
+
+
+def test_top_level_all_is_exactly_the_lazy_names() -> None:
+    import eventyard
+
+    assert set(eventyard.__all__) == {*eventyard._HOME_OF, "__version__"}
+
+
+def test_importing_eventyard_loads_no_layer_eagerly() -> None:
+    code = (
+        "import sys, eventyard; print(sorted(m for m in sys.modules if m.startswith('eventyard.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
