@@ -103,11 +103,11 @@ def run(settings: Settings) -> Measurement:
     root = settings.workdir / "recovery"
     try:
         with _recovery_log() as messages:
-            acked = crash("log", root / "log", size, settings.seed)
-            log_seconds, log_bytes, log_end = _open_log(root / "log")
+            acked = crash("log", root / "partition-log", size, settings.seed)
+            log_seconds, log_bytes, log_end = _open_log(root / "partition-log")
             _check_kept("PartitionLog", acked, log_end)
             log_said = _summary(messages, root)
-            shutil.rmtree(root / "log")
+            shutil.rmtree(root / "partition-log")
             messages.clear()
             acked = crash("broker", root / "broker", size, settings.seed)
             broker_seconds, broker_end = asyncio.run(_open_broker(root / "broker"))
