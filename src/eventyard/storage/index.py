@@ -47,12 +47,61 @@ def _big_endian_int32s(data: bytes) -> array[int]:
     return values
 
 
-class OffsetIndex:
+class _Columns:
+    """Two :mod:`array` columns of entries, and how many of them the file already holds.
+
+    Entries past ``written`` are pending: buffered in memory until :meth:`pending` hands
+    them, packed by ``_entry`` in the file's format, to the segment to write in one call.
+    Subclasses name the columns (``_columns`` returns them in file order).
+    """
+
+    __slots__ = ("_written",)
+
+    _entry: struct.Struct
+    _written: int
+
+    def _columns(self) -> tuple[array[int], array[int]]:
+        raise NotImplementedError
+
+    def _keep(self, keep: int) -> bool:
+        """Keep the first ``keep`` entries; ``True`` if written ones went."""
+        for column in self._columns():
+            del column[keep:]
+        if keep < self._written:
+            self._written = keep
+            return True
+        return False
+
+    @property
+    def written(self) -> int:
+        """How many entries the file holds (the rest are pending)."""
+        return self._written
+
+    def rewind(self, written: int) -> None:
+        """Mark the entries from ``written`` on as pending again (their write failed)."""
+        self._written = written
+
+    def pending(self) -> bytes:
+        """The encoded entries not yet written to the file; marks them written."""
+        start = self._written
+        first, second = self._columns()
+        self._written = len(first)
+        pack = self._entry.pack
+        return b"".join(pack(a, b) for a, b in zip(first[start:], second[start:], strict=True))
+
+    def encode(self) -> bytes:
+        """Every entry encoded (to rewrite the file); marks them all written."""
+        self._written = 0
+        return self.pending()
+
+
+class OffsetIndex(_Columns):
     """Offsets of some batches of one segment, with the file position of each."""
 
-    __slots__ = ("_positions", "_relative", "_written", "base_offset")
+    __slots__ = ("_positions", "_relative", "base_offset")
 
     ENTRY_SIZE = _OFFSET_ENTRY.size
+    _entry = _OFFSET_ENTRY
 
     def __init__(self, base_offset: int) -> None:
         self.base_offset = base_offset
@@ -88,6 +137,9 @@ class OffsetIndex:
     def __len__(self) -> int:
         return len(self._relative)
 
+    def _columns(self) -> tuple[array[int], array[int]]:
+        return self._relative, self._positions
+
     def append(self, offset: int, position: int) -> None:
         """Add an entry for the batch starting at ``offset`` at byte ``position``."""
         self._relative.append(offset - self.base_offset)
@@ -112,45 +164,16 @@ class OffsetIndex:
 
     def truncate(self, position: int) -> bool:
         """Drop entries at or after byte ``position``; ``True`` if written ones went."""
-        keep = bisect_left(self._positions, position)
-        del self._relative[keep:]
-        del self._positions[keep:]
-        if keep < self._written:
-            self._written = keep
-            return True
-        return False
-
-    @property
-    def written(self) -> int:
-        """How many entries the file holds (the rest are pending)."""
-        return self._written
-
-    def rewind(self, written: int) -> None:
-        """Mark the entries from ``written`` on as pending again (their write failed)."""
-        self._written = written
-
-    def pending(self) -> bytes:
-        """The encoded entries not yet written to the file; marks them written."""
-        start = self._written
-        self._written = len(self._relative)
-        pack = _OFFSET_ENTRY.pack
-        return b"".join(
-            pack(rel, pos)
-            for rel, pos in zip(self._relative[start:], self._positions[start:], strict=True)
-        )
-
-    def encode(self) -> bytes:
-        """Every entry encoded (to rewrite the file); marks them all written."""
-        self._written = 0
-        return self.pending()
+        return self._keep(bisect_left(self._positions, position))
 
 
-class TimeIndex:
+class TimeIndex(_Columns):
     """The running maximum timestamp of one segment at some of its batches."""
 
-    __slots__ = ("_relative", "_timestamps", "_written", "base_offset")
+    __slots__ = ("_relative", "_timestamps", "base_offset")
 
     ENTRY_SIZE = _TIME_ENTRY.size
+    _entry = _TIME_ENTRY
 
     def __init__(self, base_offset: int) -> None:
         self.base_offset = base_offset
@@ -183,6 +206,9 @@ class TimeIndex:
     def __len__(self) -> int:
         return len(self._timestamps)
 
+    def _columns(self) -> tuple[array[int], array[int]]:
+        return self._timestamps, self._relative
+
     @property
     def max_timestamp(self) -> int:
         """The newest timestamp recorded, or -1."""
@@ -212,37 +238,7 @@ class TimeIndex:
 
     def truncate(self, offset: int) -> bool:
         """Drop entries at or after ``offset``; ``True`` if written ones went."""
-        keep = bisect_left(self._relative, offset - self.base_offset)
-        del self._timestamps[keep:]
-        del self._relative[keep:]
-        if keep < self._written:
-            self._written = keep
-            return True
-        return False
-
-    @property
-    def written(self) -> int:
-        """How many entries the file holds (the rest are pending)."""
-        return self._written
-
-    def rewind(self, written: int) -> None:
-        """Mark the entries from ``written`` on as pending again (their write failed)."""
-        self._written = written
-
-    def pending(self) -> bytes:
-        """The encoded entries not yet written to the file; marks them written."""
-        start = self._written
-        self._written = len(self._timestamps)
-        pack = _TIME_ENTRY.pack
-        return b"".join(
-            pack(ts, rel)
-            for ts, rel in zip(self._timestamps[start:], self._relative[start:], strict=True)
-        )
-
-    def encode(self) -> bytes:
-        """Every entry encoded (to rewrite the file); marks them all written."""
-        self._written = 0
-        return self.pending()
+        return self._keep(bisect_left(self._relative, offset - self.base_offset))
 
 
 def read_index_file(fs: FileSystem, path: str) -> bytes:
