@@ -22,6 +22,7 @@ lint: $(VENV)/.installed
 	$(BIN)/lint-imports
 
 test: lint
+	bash .ci/tools
 	$(BIN)/pytest
 
 bench: $(VENV)/.installed

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from eventyard.cli import consume, demo, groups, produce, topics
+from eventyard.cli import consume, demo, groups, produce, serve, topics
 from eventyard.cli.output import describe_failure
 
 __all__ = ["app", "main"]
@@ -41,6 +41,7 @@ app.add_typer(groups.app, name="groups")
 app.command("produce")(produce.produce)
 app.command("consume")(consume.consume)
 app.command("demo")(demo.demo)
+app.command("serve")(serve.serve)
 
 
 def _show_version(value: bool) -> None:
