@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import importlib
-import io
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,13 +16,13 @@ from typing import Any
 import pytest
 from kio.index import load_request_schema, load_response_schema
 from kio.schema.errors import ErrorCode
-from kio.serial import entity_writer
 
 from eventyard.broker import Broker, BrokerConfig, TopicConfig
 from eventyard.broker.groups import GroupConfig
 from eventyard.errors import EventyardError, RebalanceInProgressError
 from eventyard.protocols.kafka.apis._group_entities import build, error_code
-from eventyard.protocols.kafka.registry import RequestContext, load_all, lookup, supported
+from eventyard.protocols.kafka.registry import load_all, supported
+from tests.protocols.kafka.handlers import call_handler
 
 FIND_COORDINATOR, JOIN, HEARTBEAT, LEAVE, SYNC, DESCRIBE, LIST = 10, 11, 12, 13, 14, 15, 16
 COMMIT, FETCH = 8, 9
@@ -49,26 +48,9 @@ def entity(api_key: int, version: int, entity_name: str, /, **values: Any) -> An
 
 
 async def call(broker: Broker, api_key: int, version: int, body: Any) -> Any:
-    """Run the registered handler as the connection would, and prove its answer serializes."""
-    load_all()
-    handler = lookup(api_key, version)
-    assert handler is not None, (api_key, version)
-    ctx = RequestContext(
-        broker=broker,
-        api_key=api_key,
-        api_version=version,
-        correlation_id=7,
-        client_id="test-client",
-        client_host="/127.0.0.1",
-        node_id=0,
-        advertised_host="broker.example",
-        advertised_port=9092,
+    return await call_handler(
+        broker, api_key, version, body, client_host="/127.0.0.1", advertised_host="broker.example"
     )
-    answer = await handler(ctx, body)
-    response = load_response_schema(api_key, version)
-    assert type(answer) is response
-    entity_writer(response)(io.BytesIO(), answer)
-    return answer
 
 
 def join_request(version: int, member_id: str = "", **extra: Any) -> Any:

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import datetime
-import io
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kio.index import load_request_schema, load_response_schema
+from kio.index import load_request_schema
 from kio.schema.errors import ErrorCode
-from kio.serial import entity_writer
 
 from eventyard.broker import Broker, BrokerConfig
-from eventyard.protocols.kafka.registry import RequestContext, load_all, lookup, supported
+from eventyard.protocols.kafka.registry import load_all, supported
+from tests.protocols.kafka.handlers import call_handler
 
 INIT_PRODUCER_ID = 22
 MS = datetime.timedelta(milliseconds=1)
@@ -27,28 +26,9 @@ async def broker(tmp_path: Path) -> AsyncIterator[Broker]:
 
 
 async def call(broker: Broker, version: int, transactional_id: str | None) -> Any:
-    """Run the registered handler as the connection would, and prove its answer serializes."""
-    load_all()
-    handler = lookup(INIT_PRODUCER_ID, version)
-    assert handler is not None, version
-    ctx = RequestContext(
-        broker=broker,
-        api_key=INIT_PRODUCER_ID,
-        api_version=version,
-        correlation_id=7,
-        client_id="test-client",
-        client_host="127.0.0.1",
-        node_id=0,
-        advertised_host="127.0.0.1",
-        advertised_port=9092,
-    )
     schema: Any = load_request_schema(INIT_PRODUCER_ID, version)
     body = schema(transactional_id=transactional_id, transaction_timeout=60_000 * MS)
-    answer = await handler(ctx, body)
-    response = load_response_schema(INIT_PRODUCER_ID, version)
-    assert type(answer) is response
-    entity_writer(response)(io.BytesIO(), answer)
-    return answer
+    return await call_handler(broker, INIT_PRODUCER_ID, version, body)
 
 
 def test_registered_versions() -> None:

@@ -7,19 +7,18 @@ version fails here rather than on a client's connection.
 from __future__ import annotations
 
 import importlib
-import io
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kio.index import load_request_schema, load_response_schema
+from kio.index import load_request_schema
 from kio.schema.errors import ErrorCode
-from kio.serial import entity_writer
 
 from eventyard.broker import Broker, BrokerConfig, TopicConfig
-from eventyard.protocols.kafka.registry import RequestContext, load_all, lookup, supported
+from eventyard.protocols.kafka.registry import load_all, supported
 from eventyard.records import BatchBuilder
+from tests.protocols.kafka.handlers import call_handler
 
 LIST_OFFSETS = 2
 BASE_MS = 1_700_000_000_000
@@ -38,26 +37,7 @@ async def broker(tmp_path: Path) -> AsyncIterator[Broker]:
 
 
 async def call(broker: Broker, version: int, body: Any) -> Any:
-    """Run the registered handler as the connection would, and prove its answer serializes."""
-    load_all()
-    handler = lookup(LIST_OFFSETS, version)
-    assert handler is not None, version
-    ctx = RequestContext(
-        broker=broker,
-        api_key=LIST_OFFSETS,
-        api_version=version,
-        correlation_id=7,
-        client_id="test-client",
-        client_host="127.0.0.1",
-        node_id=0,
-        advertised_host="127.0.0.1",
-        advertised_port=9092,
-    )
-    answer = await handler(ctx, body)
-    response = load_response_schema(LIST_OFFSETS, version)
-    assert type(answer) is response
-    entity_writer(response)(io.BytesIO(), answer)
-    return answer
+    return await call_handler(broker, LIST_OFFSETS, version, body)
 
 
 def list_request(version: int, wanted: dict[str, dict[int, int]]) -> Any:

@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import datetime
 import importlib
-import io
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kio.index import load_request_schema, load_response_schema
+from kio.index import load_request_schema
 from kio.schema.errors import ErrorCode
-from kio.serial import entity_writer
 
 from eventyard.broker import Broker, BrokerConfig, TopicConfig
-from eventyard.protocols.kafka.registry import RequestContext, load_all, lookup, supported
+from eventyard.protocols.kafka.registry import load_all, supported
 from eventyard.records import BatchBuilder, decode_batches
+from tests.protocols.kafka.handlers import call_handler
 
 PRODUCE = 0
 MS = datetime.timedelta(milliseconds=1)
@@ -34,27 +33,7 @@ async def broker(tmp_path: Path) -> AsyncIterator[Broker]:
 
 
 async def call(broker: Broker, version: int, body: Any) -> Any:
-    """Run the registered handler as the connection would, and prove its answer serializes."""
-    load_all()
-    handler = lookup(PRODUCE, version)
-    assert handler is not None, version
-    ctx = RequestContext(
-        broker=broker,
-        api_key=PRODUCE,
-        api_version=version,
-        correlation_id=7,
-        client_id="test-client",
-        client_host="127.0.0.1",
-        node_id=0,
-        advertised_host="127.0.0.1",
-        advertised_port=9092,
-    )
-    answer = await handler(ctx, body)
-    if answer is not None:
-        response = load_response_schema(PRODUCE, version)
-        assert type(answer) is response
-        entity_writer(response)(io.BytesIO(), answer)
-    return answer
+    return await call_handler(broker, PRODUCE, version, body)
 
 
 def produce_request(version: int, topics: dict[str, dict[int, bytes | None]], acks: int = 1) -> Any:

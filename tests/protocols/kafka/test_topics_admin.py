@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import datetime
-import io
 import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kio.index import load_request_schema, load_response_schema
+from kio.index import load_request_schema
 from kio.schema.errors import ErrorCode
-from kio.serial import entity_writer
 from kio.static.primitive import i16, i32
 
 from eventyard.broker import Broker, BrokerConfig
-from eventyard.protocols.kafka.registry import RequestContext, load_all, lookup
+from tests.protocols.kafka.handlers import call_handler
 
 with warnings.catch_warnings():
     # kafka-python loads its schemas with a deprecated importlib.resources call.
@@ -37,26 +35,7 @@ async def broker(tmp_path: Path) -> AsyncIterator[Broker]:
 
 
 async def call(broker: Broker, api_key: int, version: int, request: Any) -> Any:
-    """Run a handler as the connection would; prove the answer serializes."""
-    load_all()
-    handler = lookup(api_key, version)
-    assert handler is not None
-    ctx = RequestContext(
-        broker=broker,
-        api_key=api_key,
-        api_version=version,
-        correlation_id=1,
-        client_id="test",
-        client_host="127.0.0.1",
-        node_id=0,
-        advertised_host="127.0.0.1",
-        advertised_port=9092,
-    )
-    answer = await handler(ctx, request)
-    response = load_response_schema(api_key, version)
-    assert type(answer) is response
-    entity_writer(response)(io.BytesIO(), answer)
-    return answer
+    return await call_handler(broker, api_key, version, request)
 
 
 def topic(
