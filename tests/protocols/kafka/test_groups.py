@@ -20,7 +20,7 @@ from kio.schema.errors import ErrorCode
 from eventyard.broker import Broker, BrokerConfig, TopicConfig
 from eventyard.broker.groups import GroupConfig
 from eventyard.errors import EventyardError, RebalanceInProgressError
-from eventyard.protocols.kafka.apis._group_entities import build, error_code
+from eventyard.protocols.kafka.apis._entities import build, error_code
 from eventyard.protocols.kafka.registry import load_all, supported
 from tests.protocols.kafka.handlers import call_handler
 

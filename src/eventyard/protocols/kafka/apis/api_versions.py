@@ -15,7 +15,7 @@ from kio.index import load_response_schema
 from kio.schema.errors import ErrorCode
 from kio.static.primitive import i16
 
-from eventyard.protocols.kafka.apis._group_entities import build, response_module
+from eventyard.protocols.kafka.apis._entities import build, response_module
 from eventyard.protocols.kafka.registry import RequestContext, register, supported
 
 __all__ = ["api_versions"]

@@ -22,7 +22,7 @@ from kio.schema.errors import ErrorCode
 from eventyard.broker import TopicConfig
 from eventyard.broker.topics import validate_topic_name
 from eventyard.errors import EventyardError, TopicExistsError
-from eventyard.protocols.kafka.apis._group_entities import build, error_code, response_module
+from eventyard.protocols.kafka.apis._entities import build, error_code, response_module
 from eventyard.protocols.kafka.registry import RequestContext, register
 
 __all__ = ["create_topics"]

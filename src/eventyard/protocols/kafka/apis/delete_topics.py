@@ -13,7 +13,7 @@ from kio.index import load_response_schema
 from kio.schema.errors import ErrorCode
 
 from eventyard.errors import EventyardError
-from eventyard.protocols.kafka.apis._group_entities import build, error_code, response_module
+from eventyard.protocols.kafka.apis._entities import build, error_code, response_module
 from eventyard.protocols.kafka.registry import RequestContext, register
 
 __all__ = ["delete_topics"]

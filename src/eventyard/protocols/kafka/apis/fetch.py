@@ -22,7 +22,7 @@ from kio.index import load_response_schema
 from kio.schema.errors import ErrorCode
 
 from eventyard.broker import FetchRequest, FetchResult
-from eventyard.protocols.kafka.apis._group_entities import (
+from eventyard.protocols.kafka.apis._entities import (
     build,
     error_code,
     millis,

@@ -12,7 +12,7 @@ from typing import Any
 from kio.index import load_response_schema
 from kio.schema.errors import ErrorCode
 
-from eventyard.protocols.kafka.apis._group_entities import build
+from eventyard.protocols.kafka.apis._entities import build
 from eventyard.protocols.kafka.registry import RequestContext, register
 
 __all__ = ["find_coordinator"]

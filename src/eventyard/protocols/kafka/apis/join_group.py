@@ -15,7 +15,7 @@ from kio.schema.errors import ErrorCode
 
 from eventyard.broker.groups import MemberIdRequired
 from eventyard.errors import EventyardError
-from eventyard.protocols.kafka.apis._group_entities import (
+from eventyard.protocols.kafka.apis._entities import (
     build,
     error_code,
     millis,

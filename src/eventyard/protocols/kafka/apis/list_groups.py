@@ -13,7 +13,7 @@ from kio.schema.errors import ErrorCode
 
 from eventyard.broker.groups import GroupState
 from eventyard.errors import EventyardError
-from eventyard.protocols.kafka.apis._group_entities import build, error_code, response_module
+from eventyard.protocols.kafka.apis._entities import build, error_code, response_module
 from eventyard.protocols.kafka.registry import RequestContext, register
 
 __all__ = ["list_groups"]

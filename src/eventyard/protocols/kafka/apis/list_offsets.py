@@ -19,7 +19,7 @@ from kio.schema.errors import ErrorCode
 
 from eventyard.broker import EARLIEST, LATEST, Broker
 from eventyard.errors import EventyardError
-from eventyard.protocols.kafka.apis._group_entities import build, error_code, response_module
+from eventyard.protocols.kafka.apis._entities import build, error_code, response_module
 from eventyard.protocols.kafka.registry import RequestContext, register
 from eventyard.records import decode_batches
 

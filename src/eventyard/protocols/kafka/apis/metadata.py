@@ -20,7 +20,7 @@ from kio.static.primitive import i32
 
 from eventyard.broker import TopicInfo
 from eventyard.errors import EventyardError, UnknownTopicError
-from eventyard.protocols.kafka.apis._group_entities import build, error_code, response_module
+from eventyard.protocols.kafka.apis._entities import build, error_code, response_module
 from eventyard.protocols.kafka.registry import RequestContext, register
 
 __all__ = ["CLUSTER_ID", "metadata"]

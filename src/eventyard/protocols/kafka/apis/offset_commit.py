@@ -17,7 +17,7 @@ from kio.schema.errors import ErrorCode
 
 from eventyard.broker.groups import OffsetAndMetadata
 from eventyard.errors import EventyardError
-from eventyard.protocols.kafka.apis._group_entities import build, error_code, response_module
+from eventyard.protocols.kafka.apis._entities import build, error_code, response_module
 from eventyard.protocols.kafka.registry import RequestContext, register
 
 __all__ = ["offset_commit"]

@@ -24,7 +24,7 @@ from kio.schema.errors import ErrorCode
 
 from eventyard.broker import Broker, ProduceResult
 from eventyard.errors import CorruptRecordError, EventyardError, UnknownTopicError
-from eventyard.protocols.kafka.apis._group_entities import build, error_code, response_module
+from eventyard.protocols.kafka.apis._entities import build, error_code, response_module
 from eventyard.protocols.kafka.registry import RequestContext, register
 
 __all__ = ["produce"]
