@@ -3,9 +3,8 @@
 kio generates one set of dataclasses per API version, and fields come and go between versions
 (``throttle_time`` from v1, ``group_instance_id`` from v5, ...). A handler builds each answer
 once, field for field, and :func:`build` keeps only the fields the version has, so one handler
-serves every version without a table per version. Every handler module uses it. Not a
-handler module: it registers nothing
-(``registry.load_all`` imports it harmlessly).
+serves every version without a table per version. Every handler module uses it; it is not
+a handler module itself and registers nothing (``registry.load_all`` imports it harmlessly).
 """
 
 from __future__ import annotations
