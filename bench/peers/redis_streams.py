@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bench.events import Event
+from bench.harness import Measurement, PeerFigure, rate, run_details
 from bench.peers import PeerUnavailable
 
 __all__ = ["RedisStreams", "client_description", "connect"]
@@ -115,3 +116,28 @@ class RedisStreams:
             self._client.delete(*self._keys)
             self._keys.clear()
         self._client.close()
+
+
+def versus_redis(
+    peer: str,
+    total: int,
+    note: str,
+    redis: RedisStreams | None,
+    unavailable: str,
+    eventyard_runs: Sequence[float],
+    redis_runs: Sequence[float],
+) -> Measurement:
+    """The table row of a scenario that ran ``total`` events through eventyard and Redis.
+
+    The best run of each side gives its figure; a peer that could not be reached keeps its
+    reason instead of a figure.
+    """
+    notes = [note]
+    if redis is not None:
+        notes.append(f"Redis {redis.server_version}, {client_description()}")
+    return Measurement(
+        figure=rate(total, eventyard_runs),
+        peer=PeerFigure(peer, rate(total, redis_runs) if redis_runs else None, unavailable),
+        notes=tuple(notes),
+        details=run_details(eventyard=eventyard_runs, redis=redis_runs),
+    )

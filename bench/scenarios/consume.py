@@ -26,14 +26,11 @@ from bench.events import EventPool
 from bench.harness import (
     Comparison,
     Measurement,
-    PeerFigure,
     Scenario,
     Settings,
     Target,
-    rate,
-    run_details,
 )
-from bench.peers.redis_streams import RedisStreams, client_description, connect
+from bench.peers.redis_streams import RedisStreams, connect, versus_redis
 from bench.scenarios.scratch import scratch_broker
 from eventyard.broker import Broker, FetchRequest
 from eventyard.client import Consumer, Producer
@@ -136,15 +133,8 @@ def _runner(reader: Reader, what: str) -> Callable[[Settings], Measurement]:
         finally:
             if redis is not None:
                 redis.close()
-        notes = [f"{what}; {total:,} events, best of {repeats} full reads per side"]
-        if redis is not None:
-            notes.append(f"Redis {redis.server_version}, {client_description()}")
-        return Measurement(
-            figure=rate(total, eventyard_runs),
-            peer=PeerFigure(peer, rate(total, redis_runs) if redis_runs else None, unavailable),
-            notes=tuple(notes),
-            details=run_details(eventyard=eventyard_runs, redis=redis_runs),
-        )
+        note = f"{what}; {total:,} events, best of {repeats} full reads per side"
+        return versus_redis(peer, total, note, redis, unavailable, eventyard_runs, redis_runs)
 
     return run
 

@@ -25,14 +25,11 @@ from bench.events import EventPool
 from bench.harness import (
     Comparison,
     Measurement,
-    PeerFigure,
     Scenario,
     Settings,
     Target,
-    rate,
-    run_details,
 )
-from bench.peers.redis_streams import RedisStreams, client_description, connect
+from bench.peers.redis_streams import RedisStreams, connect, versus_redis
 from bench.scenarios.scratch import scratch_broker
 from eventyard.broker import LATEST
 from eventyard.client import Producer
@@ -84,15 +81,8 @@ def run(settings: Settings) -> Measurement:
     finally:
         if redis is not None:
             redis.close()
-    notes = [f"{total:,} events of ~200 B in batches of {BATCH}, best of {repeats} runs per side"]
-    if redis is not None:
-        notes.append(f"Redis {redis.server_version}, {client_description()}")
-    return Measurement(
-        figure=rate(total, eventyard_runs),
-        peer=PeerFigure(peer, rate(total, redis_runs) if redis_runs else None, unavailable),
-        notes=tuple(notes),
-        details=run_details(eventyard=eventyard_runs, redis=redis_runs),
-    )
+    note = f"{total:,} events of ~200 B in batches of {BATCH}, best of {repeats} runs per side"
+    return versus_redis(peer, total, note, redis, unavailable, eventyard_runs, redis_runs)
 
 
 SCENARIO = Scenario(

@@ -6,10 +6,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
+from eventyard.broker import Broker, BrokerConfig, TopicConfig
 
 
 def free_port() -> int:
@@ -89,3 +91,14 @@ def kafka_server(kafka_data_dir: Path, tmp_path: Path) -> Iterator[str]:
         yield f"127.0.0.1:{port}"
     finally:
         stop_server(process)
+
+
+@pytest.fixture
+async def broker(tmp_path: Path) -> AsyncIterator[Broker]:
+    """An in-process broker with topic ``orders`` of two partitions, for handler-level tests.
+
+    Test modules that need another set-up define their own ``broker`` fixture.
+    """
+    async with await Broker.open(tmp_path, BrokerConfig()) as opened:
+        await opened.create_topic("orders", TopicConfig(partitions=2))
+        yield opened

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import importlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +15,13 @@ import pytest
 from kio.index import load_request_schema
 from kio.schema.errors import ErrorCode
 
-from eventyard.broker import Broker, BrokerConfig, TopicConfig
+from eventyard.broker import Broker, BrokerConfig
 from eventyard.protocols.kafka.registry import load_all, supported
 from eventyard.records import BatchBuilder, decode_batches
 from tests.protocols.kafka.handlers import call_handler
 
 PRODUCE = 0
 MS = datetime.timedelta(milliseconds=1)
-
-
-@pytest.fixture
-async def broker(tmp_path: Path) -> AsyncIterator[Broker]:
-    async with await Broker.open(tmp_path, BrokerConfig()) as opened:
-        await opened.create_topic("orders", TopicConfig(partitions=2))
-        yield opened
 
 
 async def call(broker: Broker, version: int, body: Any) -> Any:
