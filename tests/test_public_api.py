@@ -10,13 +10,17 @@ import pytest
 
 PACKAGES = [
     "eventyard",
+    "eventyard.app",
     "eventyard.broker",
     "eventyard.broker.groups",
     "eventyard.cli",
     "eventyard.client",
     "eventyard.errors",
+    "eventyard.events",
     "eventyard.records",
     "eventyard.storage",
+    "eventyard.testing",
+    "eventyard.transports",
 ]
 
 

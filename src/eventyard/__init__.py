@@ -17,6 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from eventyard.app import App, BreakerPolicy, Context, Publish, RetryPolicy, SQLiteDedupeStore
     from eventyard.broker import (
         EARLIEST,
         LATEST,
@@ -42,8 +43,10 @@ if TYPE_CHECKING:
         TopicPartition,
     )
     from eventyard.errors import EventyardError
+    from eventyard.events import Envelope, event
     from eventyard.records import Compression, Record
     from eventyard.storage import Durability
+    from eventyard.transports import EmbeddedTransport, MemoryTransport
 
 try:
     __version__ = version("eventyard")
@@ -51,6 +54,14 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0.0.0"
 
 _HOMES = {
+    "eventyard.app": (
+        "App",
+        "BreakerPolicy",
+        "Context",
+        "Publish",
+        "RetryPolicy",
+        "SQLiteDedupeStore",
+    ),
     "eventyard.broker": (
         "EARLIEST",
         "LATEST",
@@ -76,8 +87,10 @@ _HOMES = {
         "TopicPartition",
     ),
     "eventyard.errors": ("EventyardError",),
+    "eventyard.events": ("Envelope", "event"),
     "eventyard.records": ("Compression", "Record"),
     "eventyard.storage": ("Durability",),
+    "eventyard.transports": ("EmbeddedTransport", "MemoryTransport"),
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
@@ -98,20 +111,29 @@ def __dir__() -> list[str]:
 __all__ = [
     "EARLIEST",
     "LATEST",
+    "App",
     "BatchMetadata",
+    "BreakerPolicy",
     "Broker",
     "BrokerConfig",
     "Compression",
     "Consumer",
     "ConsumerRecord",
+    "Context",
     "Durability",
+    "EmbeddedTransport",
+    "Envelope",
     "EventyardError",
     "FetchResult",
+    "MemoryTransport",
     "ProduceResult",
     "Producer",
     "ProducerRecord",
+    "Publish",
     "Record",
     "RecordMetadata",
+    "RetryPolicy",
+    "SQLiteDedupeStore",
     "SyncBroker",
     "SyncConsumer",
     "SyncProducer",
@@ -119,6 +141,7 @@ __all__ = [
     "TopicInfo",
     "TopicPartition",
     "__version__",
+    "event",
     "murmur2",
     "partition_for_key",
 ]

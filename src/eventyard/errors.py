@@ -7,6 +7,7 @@ meaning for each failure::
 
     EventyardError
     ├── ConfigError                      invalid setting, durability string, CLI argument
+    │   └── MissingDependencyError       an optional extra is not installed (with the hint)
     ├── CorruptRecordError (2)           a record batch fails its length, magic or CRC-32C check
     ├── StorageError (56)                the log cannot be read or written
     │   ├── DataDirLockedError           another process holds the data directory
@@ -37,6 +38,11 @@ meaning for each failure::
             ├── NonEmptyGroupError (68)
             ├── GroupIdNotFoundError (69)
             └── MemberIdRequiredError (79)
+    ├── EventError                       an event cannot be read, validated or handled
+    │   ├── EventDecodeError             a record claims to be a CloudEvent and is malformed
+    │   │   └── EventValidationError     the data does not match the event's type or version
+    │   └── HandlerTimeoutError          a handler ran past its subscription's timeout
+    └── TransportError                   a transport cannot reach or use its server
 """
 
 from __future__ import annotations
@@ -49,9 +55,13 @@ __all__ = [
     "DataDirLockedError",
     "DiskFullError",
     "DuplicateSequenceError",
+    "EventDecodeError",
+    "EventError",
+    "EventValidationError",
     "EventyardError",
     "GroupError",
     "GroupIdNotFoundError",
+    "HandlerTimeoutError",
     "IllegalGenerationError",
     "InconsistentGroupProtocolError",
     "InvalidConfigError",
@@ -64,6 +74,7 @@ __all__ = [
     "LogCorruptionError",
     "MemberIdRequiredError",
     "MessageTooLargeError",
+    "MissingDependencyError",
     "NonEmptyGroupError",
     "OffsetOutOfRangeError",
     "OutOfOrderSequenceError",
@@ -71,6 +82,7 @@ __all__ = [
     "RebalanceInProgressError",
     "StorageError",
     "TopicExistsError",
+    "TransportError",
     "UnknownMemberIdError",
     "UnknownProducerIdError",
     "UnknownTopicError",
@@ -88,6 +100,10 @@ class ConfigError(EventyardError):
     """A setting, configuration value or command-line argument is invalid."""
 
     code = 40
+
+
+class MissingDependencyError(ConfigError):
+    """An optional extra is not installed; the message says what to ``pip install``."""
 
 
 class CorruptRecordError(EventyardError):
@@ -212,3 +228,25 @@ class GroupIdNotFoundError(GroupError):
 
 class MemberIdRequiredError(GroupError):
     code = 79
+
+
+class EventError(EventyardError):
+    """An event cannot be read, validated or handled."""
+
+
+class EventDecodeError(EventError):
+    """A record claims to be a CloudEvent (or a typed event) and cannot be decoded."""
+
+    code = 2
+
+
+class EventValidationError(EventDecodeError):
+    """An event's data does not match its declared type or schema version."""
+
+
+class HandlerTimeoutError(EventError):
+    """A handler ran longer than its subscription's ``timeout``."""
+
+
+class TransportError(EventyardError):
+    """A transport cannot reach, or cannot use, its server."""

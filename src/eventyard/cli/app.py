@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from eventyard.cli import consume, demo, groups, produce, serve, topics
+from eventyard.cli import consume, demo, dlq, groups, produce, run, serve, topics
 from eventyard.cli.output import describe_failure
 
 __all__ = ["app", "main"]
@@ -38,10 +38,12 @@ app = typer.Typer(
 )
 app.add_typer(topics.app, name="topics")
 app.add_typer(groups.app, name="groups")
+app.add_typer(dlq.app, name="dlq")
 app.command("produce")(produce.produce)
 app.command("consume")(consume.consume)
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
+app.command("run")(run.run)
 
 
 def _show_version(value: bool) -> None:

@@ -186,6 +186,15 @@ class Consumer:
         """The partitions this consumer reads now."""
         return set(self._fetcher.positions)
 
+    @property
+    def assignment_settled(self) -> bool:
+        """Whether :meth:`assignment` is current: no group, or the group is not rebalancing.
+
+        An empty assignment that is settled means the group has more members than
+        partitions; one that is not settled means the first assignment has not arrived.
+        """
+        return self._membership is None or self._membership.stable
+
     def highwater(self, tp: TopicPartition) -> int | None:
         """The partition's high watermark as of the last fetch (``None`` before one)."""
         return self._fetcher.highwater(tp)
