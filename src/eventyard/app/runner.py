@@ -47,7 +47,7 @@ def load_app(target: str) -> App:
                 f"cannot import {module_name!r}: no module named {exc.name!r}"
             ) from exc
         raise
-    value = module
+    value: object = module
     for part in attribute.split("."):
         try:
             value = getattr(value, part)
