@@ -71,8 +71,8 @@ async def settle(
     receivers: Sequence[Receiver], partitions: frozenset[tuple[str, int]]
 ) -> list[list[Message]]:
     """Poll every receiver until each holds some of ``partitions`` and together all of them,
-    once each; then poll once more, so that each has picked its starting offsets. Returns
-    what each receiver fetched meanwhile."""
+    once each, and each says it is settled (on Kafka: it also knows where every partition
+    starts); then poll once more. Returns what each receiver fetched meanwhile."""
     got: list[list[Message]] = [[] for _ in receivers]
     deadline = time.monotonic() + WAIT
     while True:
@@ -86,6 +86,7 @@ async def settle(
             all(assignments)
             and sum(map(len, assignments)) == len(partitions)
             and frozenset().union(*assignments) == partitions
+            and all(r.settled() for r in receivers)
         ):
             break
     for index, receiver in enumerate(receivers):

@@ -10,6 +10,8 @@ CONTRACT = {
     "EmbeddedReceiver",
     "EmbeddedTransport",
     "Headers",
+    "KafkaReceiver",
+    "KafkaTransport",
     "MemoryReceiver",
     "MemoryTransport",
     "Message",
