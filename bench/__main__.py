@@ -8,7 +8,7 @@ output stays clean.
 
 Every run works in a fresh scratch directory (under ``--workdir`` or the system's temporary
 directory) removed at the end, and under a Redis key prefix unique to the run, whose keys the
-peers delete.
+peers delete (NATS streams are named after it and deleted too).
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     parser.add_argument("--seed", type=int, default=Settings.seed, help="event generator seed")
     parser.add_argument("--redis-url", default=Settings.redis_url, help="the Redis peer")
+    parser.add_argument("--nats-url", default=Settings.nats_url, help="the NATS JetStream peer")
     parser.add_argument(
         "--workdir", type=_directory, default=None, help="existing directory for scratch files"
     )
@@ -100,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         quick=args.quick,
         seed=args.seed,
         redis_url=args.redis_url,
+        nats_url=args.nats_url,
         key_prefix=f"eventyard-bench:{os.getpid()}:{secrets.token_hex(4)}:",
     )
     try:

@@ -52,15 +52,17 @@ class Settings:
     """What one benchmark run was asked for.
 
     ``quick`` shrinks every scenario to a smoke run of a few seconds (its figures mean little);
-    ``workdir`` is a scratch directory the caller creates and removes; ``redis_url`` names the
-    Redis server of the peers; ``key_prefix`` is unique to this run so the Redis keys it
-    creates (and deletes) never collide with anyone else's.
+    ``workdir`` is a scratch directory the caller creates and removes; ``redis_url`` and
+    ``nats_url`` name the Redis and NATS servers of the peers; ``key_prefix`` is unique to this
+    run so the Redis keys and NATS streams it creates (and deletes) never collide with anyone
+    else's.
     """
 
     workdir: Path
     quick: bool = False
     seed: int = DEFAULT_SEED
     redis_url: str = "redis://127.0.0.1:6379/0"
+    nats_url: str = "nats://127.0.0.1:4222"
     key_prefix: str = "eventyard-bench:"
 
     def scale(self, full: int, quick: int) -> int:

@@ -6,13 +6,15 @@ mode), never the figures: a smoke run on a busy machine proves nothing about spe
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -34,10 +36,23 @@ from bench.harness import (
     table_rows,
 )
 from bench.machine import describe
+from bench.peers import nats_jetstream
+from bench.peers.faststream_redis import FastStreamRedis
 from bench.peers.raw_disk import write_and_sync
 from bench.peers.redis_streams import RedisStreams, connect
 from bench.report import markdown, write_docs
 from bench.scenarios import SCENARIOS
+from bench.scenarios.app_handlers import (
+    eventyard_handlers,
+    eventyard_latencies,
+    listings,
+    percentile,
+    redis_latencies,
+)
+from bench.scenarios.kafka_confluent import FAST_READER, consume_all, produce_all
+from bench.scenarios.kafka_latency import paced_latencies
+from bench.scenarios.kafka_payloads import MESSAGE_BYTES, create_topic, payloads
+from bench.scenarios.served import serve
 
 from eventyard.records import decode_batch, split_batches
 from tests.services import require_service
@@ -79,7 +94,7 @@ def test_sized_batch_is_the_largest_valid_batch_that_fits() -> None:
 
 def test_scenario_names_are_unique_and_each_has_a_method() -> None:
     names = [scenario.name for scenario in SCENARIOS]
-    assert len(set(names)) == len(names) == 7
+    assert len(set(names)) == len(names) == 15
     assert all(len(scenario.method.split()) > 40 for scenario in SCENARIOS)
 
 
@@ -205,6 +220,122 @@ def test_redis_peer_round_trip_and_cleanup() -> None:
         assert client.exists(stream) == 0
     finally:
         client.close()
+
+
+def test_nats_peer_unreachable_says_why() -> None:
+    peer, reason = asyncio.run(nats_jetstream.connect("nats://127.0.0.1:1", "eventyard-test:"))
+    assert peer is None
+    assert "127.0.0.1:1" in reason and "unreachable" in reason
+
+
+def test_nats_peer_round_trip_and_cleanup() -> None:
+    require_service("NATS", 4222)
+    values = payloads(7)
+
+    async def scenario() -> tuple[str, list[str]]:
+        peer, reason = await nats_jetstream.connect(
+            "nats://127.0.0.1:4222", f"eventyard-test:{uuid.uuid4().hex}:"
+        )
+        assert peer is not None, reason
+        try:
+            subject = await peer.create_stream("smoke")
+            assert await peer.produce(subject, values, 300) > 0
+            assert await peer.stored(subject) == 300
+            seconds, count, value_bytes = await peer.consume_pull(subject, 300, 100)
+            assert seconds > 0 and count == 300 and value_bytes == 300 * MESSAGE_BYTES
+            _, count, _ = await peer.consume_ordered(subject, 300)
+            assert count == 300
+        finally:
+            await peer.close()
+        import nats
+
+        client = await nats.connect("nats://127.0.0.1:4222")
+        try:
+            names = [name async for name in _stream_names(client)]
+        finally:
+            await client.close()
+        return subject.rpartition(".")[0], names
+
+    stream, names = asyncio.run(scenario())
+    assert stream not in names, "the peer left its stream behind"
+
+
+async def _stream_names(client: Any) -> AsyncIterator[str]:
+    for info in await client.jetstream().streams_info():
+        yield info.config.name
+
+
+def test_kafka_front_helpers_round_trip(tmp_path: Path) -> None:
+    values = payloads(7)
+    assert len(values) == len(set(values)) and {len(v) for v in values} == {MESSAGE_BYTES}
+    with serve(tmp_path / "served") as served:
+        create_topic(served.bootstrap, "smoke")
+        assert produce_all(served.bootstrap, "smoke", values, 499) > 0
+        assert consume_all(served.bootstrap, "smoke", 500, FAST_READER) > 0
+        from confluent_kafka import Producer
+
+        producer = Producer({"bootstrap.servers": served.bootstrap, "enable.idempotence": True})
+        latencies = paced_latencies(producer, "smoke", values, 200)
+        assert len(latencies) == 200 and all(0 < latency < 30 for latency in latencies)
+    assert not (tmp_path / "served").exists(), "serve left its data directory behind"
+
+
+def test_serve_that_cannot_start_says_what_it_printed(tmp_path: Path) -> None:
+    with (
+        pytest.raises(RuntimeError, match="exited with"),
+        serve(tmp_path / "bad", fsync="sometimes"),
+    ):
+        pass
+    assert not (tmp_path / "bad").exists()
+
+
+def test_faststream_peer_handles_every_event_and_cleans_up() -> None:
+    require_service("Redis", 6379)
+    url = "redis://127.0.0.1:6379/0"
+    prefix = f"eventyard-test:{uuid.uuid4().hex}:"
+    peer = FastStreamRedis(url, prefix)
+    events = generate(50)
+    try:
+        assert peer.handle("one", events, 120, batch=False) > 0
+        assert peer.handle("batch", events, 1000, batch=True, max_records=100) > 0
+    finally:
+        peer.close()
+    client = redis.Redis.from_url(url)
+    try:
+        assert client.keys(f"{prefix}*") == [], "the peer left its streams behind"
+    finally:
+        client.close()
+
+
+def test_app_handlers_handle_and_commit_everything(tmp_path: Path) -> None:
+    typed = listings(generate(50))
+    run = asyncio.run(eventyard_handlers(tmp_path / "throughput", typed, 1000))
+    assert run.count == 1000
+    assert 0 < run.first <= run.handled <= run.committed
+    latencies = asyncio.run(eventyard_latencies(tmp_path / "latency", typed, 2000, 100))
+    assert len(latencies) == 100 and all(0 < latency < 5 for latency in latencies)
+    assert list(tmp_path.iterdir()) == [], "the app scenarios left their data behind"
+
+
+def test_redis_latency_peer_times_every_event_and_cleans_up() -> None:
+    require_service("Redis", 6379)
+    url = "redis://127.0.0.1:6379/0"
+    stream = f"eventyard-test:{uuid.uuid4().hex}:latency"
+    latencies = redis_latencies(url, stream, generate(20), 2000, 100)
+    assert len(latencies) == 100 and all(0 < latency < 5 for latency in latencies)
+    client = redis.Redis.from_url(url)
+    try:
+        assert client.exists(stream) == 0
+    finally:
+        client.close()
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(n) for n in range(100, 0, -1)]
+    assert percentile(values, 0.5) == 50.0
+    assert percentile(values, 0.99) == 99.0
+    assert percentile(values, 1.0) == 100.0
+    assert percentile([7.0], 0.99) == 7.0
 
 
 # -- the command ------------------------------------------------------------------------

@@ -22,6 +22,18 @@ COMMANDS = [
     ("groups", "describe"),
     ("groups", "reset-offsets"),
     ("demo",),
+    ("demo", "report"),
+    ("deals",),
+    ("deals", "top"),
+    ("deals", "for"),
+    ("deals", "history"),
+    ("tour",),
+    ("run",),
+    ("dlq",),
+    ("dlq", "list"),
+    ("dlq", "show"),
+    ("dlq", "redrive"),
+    ("dlq", "purge"),
 ]
 
 
@@ -37,7 +49,7 @@ def test_version(cli: Cli) -> None:
 
 def test_no_arguments_shows_the_commands(cli: Cli) -> None:
     result = cli().ok()
-    for name in ("topics", "produce", "consume", "groups", "demo"):
+    for name in ("topics", "produce", "consume", "groups", "demo", "tour", "deals", "dlq", "run"):
         assert name in result.stdout
     group = cli("topics").ok()
     for name in ("create", "list", "describe", "delete"):
@@ -51,7 +63,7 @@ def test_every_command_has_help_with_examples(cli: Cli) -> None:
         result.ok()
         assert "Usage: eventyard" in result.stdout, command
         assert result.stderr == "", command
-        if command not in [("topics",), ("groups",)]:
+        if command not in [("topics",), ("groups",), ("dlq",), ("deals",)]:
             assert "$ eventyard" in result.stdout, f"no example in {command} --help"
 
 

@@ -33,9 +33,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, Self
+
+import msgspec
 
 from eventyard.app.breaker import BreakerPolicy
 from eventyard.app.context import Publish
@@ -107,6 +109,7 @@ class App:
         self._workers: list[Worker] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._topics: set[str] = set()
+        self._on_start: list[Callable[[], Awaitable[None]]] = []
         self._running = False
         self._stopped = asyncio.Event()
 
@@ -176,6 +179,17 @@ class App:
 
         return register
 
+    def on_start(self, hook: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        """Run ``hook`` at every start, after the transport starts and before any handler.
+
+        For state a handler keeps in memory and rebuilds from a topic's history when the
+        process starts (an index of closed sales, say). A hook that raises fails the start.
+        """
+        if self._running:
+            raise ConfigError("on_start() must be called before the app starts")
+        self._on_start.append(hook)
+        return hook
+
     @property
     def poll_timeout(self) -> float:
         """How long one fetch waits for records (seconds); stop and idleness wait as long."""
@@ -215,6 +229,8 @@ class App:
             self._stats[name] = SubscriptionStats()
         loop = asyncio.get_running_loop()
         try:
+            for hook in self._on_start:
+                await hook()
             for sub in self._subscriptions:
                 for topic in (sub.topic, sub.dlq_topic, *sub.retry_topics()):
                     await self._ensure_topic(topic)
@@ -308,11 +324,13 @@ class App:
         subject: str | None = None,
         correlation_id: str | None = None,
         causation_id: str | None = None,
+        id: str | None = None,
     ) -> Envelope:
-        """The envelope :meth:`publish` would write for ``event`` (its id and time fresh)."""
+        """The envelope :meth:`publish` would write for ``event`` (its time fresh, its id too
+        unless ``id`` is given)."""
         text_key = key.decode("utf-8", "surrogateescape") if isinstance(key, bytes) else key
         try:
-            return new_envelope(
+            envelope = new_envelope(
                 event,
                 source=self.source,
                 type=type,
@@ -324,6 +342,11 @@ class App:
             )
         except ValueError as exc:
             raise ConfigError(f"cannot publish {event.__class__.__qualname__}: {exc}") from exc
+        if id is not None:
+            if not id:
+                raise ConfigError("an event id must not be empty")
+            envelope = msgspec.structs.replace(envelope, id=id)
+        return envelope
 
     def record(self, envelope: Envelope, partition: int | None = None) -> Outgoing:
         """The record that carries ``envelope`` in this app's mode."""
@@ -396,6 +419,7 @@ class App:
                 subject=item.subject,
                 correlation_id=correlation,
                 causation_id=cause.id,
+                id=item.id,
             )
             by_topic.setdefault(item.topic, []).append(self.record(envelope))
         for topic, records in by_topic.items():

@@ -29,6 +29,9 @@ class Publish:
     event: Any
     key: str | bytes | None = None
     subject: str | None = None
+    id: str | None = None
+    """The event id; default a fresh one. A handler that may run twice for one input (after
+    a crash, before the commit) gives a deterministic id, so readers deduplicate it."""
 
 
 @dataclass(frozen=True, slots=True)

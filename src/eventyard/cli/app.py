@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from eventyard.cli import consume, demo, dlq, groups, produce, run, serve, topics
+from eventyard.cli import consume, deals, demo, dlq, groups, produce, run, serve, topics, tour
 from eventyard.cli.output import describe_failure
 
 __all__ = ["app", "main"]
@@ -25,8 +25,9 @@ app = typer.Typer(
     name="eventyard",
     help=(
         "A durable, partitioned event log and broker, run from a shell.\n\n"
-        "Start with [bold]eventyard demo[/]; then create a topic, produce JSON lines into it "
-        "and consume them back:\n\n"
+        "Start with [bold]eventyard demo[/] (the deal-sourcing pipeline) or "
+        "[bold]eventyard tour[/] (the broker); then create a topic, produce JSON lines into "
+        "it and consume them back:\n\n"
         "$ eventyard topics create listings --partitions 3\n\n"
         "$ echo '{\"id\": 1}' | eventyard produce listings\n\n"
         "$ eventyard consume listings --from-beginning"
@@ -41,7 +42,9 @@ app.add_typer(groups.app, name="groups")
 app.add_typer(dlq.app, name="dlq")
 app.command("produce")(produce.produce)
 app.command("consume")(consume.consume)
-app.command("demo")(demo.demo)
+app.add_typer(demo.app, name="demo")
+app.add_typer(deals.app, name="deals")
+app.command("tour")(tour.tour)
 app.command("serve")(serve.serve)
 app.command("run")(run.run)
 

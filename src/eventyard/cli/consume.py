@@ -14,17 +14,25 @@ prints those events again), and a partition nothing was read from is committed a
 starting point, so ``--from-beginning --max 5`` anchors every partition of the group, not
 only the one the five events came from. If the reader of stdout goes away (``| head``), the
 command stops quietly without committing what it could not print.
+
+With ``--broker HOST:PORT`` the same loop reads through an ``AIOKafkaConsumer`` (whose
+``getmany``, ``commit``, ``assignment``, ``highwater`` and ``position`` behave as the embedded
+consumer's), so the start, stop and commit rules are the ones above. Without ``--timeout`` it
+still stops once caught up, though another client may be producing meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any, Final
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Final, Protocol
 
 import typer
 
 from eventyard.broker import Broker
+from eventyard.cli import remote
 from eventyard.cli.output import JsonFlag, Output, plural, render_bytes, render_value
+from eventyard.cli.remote import BrokerOption
 from eventyard.cli.runner import DEFAULT_DATA_DIR, DataDir, open_broker, run
 from eventyard.client import Consumer, ConsumerRecord, TopicPartition
 from eventyard.errors import ConfigError, EventyardError
@@ -35,6 +43,23 @@ POLL_MS: Final = 100
 """How long one poll waits for events before the stop conditions are checked again."""
 JOIN_TIMEOUT_S: Final = 30.0
 """Give up if the group has not assigned any partition to this member by then."""
+
+
+class Reader(Protocol):
+    """What the reading loop needs of a consumer: eventyard's ``Consumer`` and aiokafka's
+    ``AIOKafkaConsumer`` both have it."""
+
+    async def getmany(
+        self, *partitions: Any, timeout_ms: int = ..., max_records: int | None = ...
+    ) -> Mapping[Any, Sequence[Any]]: ...
+
+    async def commit(self) -> None: ...
+
+    def assignment(self) -> Any: ...
+
+    def highwater(self, tp: Any) -> int | None: ...
+
+    async def position(self, tp: Any) -> int: ...
 
 
 def record_document(record: ConsumerRecord) -> dict[str, Any]:
@@ -83,7 +108,36 @@ def _assigned_consumer(
     return consumer
 
 
-async def caught_up(consumer: Consumer) -> bool:
+async def _checked_remote(
+    address: str, topic: str, partition: int | None, offset: int | None
+) -> None:
+    """Check that ``topic`` exists and, when given, that ``partition`` and ``offset`` do."""
+    if partition is None:
+        await remote.check_topic(address, topic)
+        return
+    held = await remote.describe_topic(address, topic)
+    if partition >= len(held.partitions):
+        raise ConfigError(
+            f"--partition {partition}: topic {topic!r} has partitions 0 to "
+            f"{len(held.partitions) - 1}"
+        )
+    span = held.partitions[partition]
+    if offset is not None and not span.start_offset <= offset <= span.end_offset:
+        raise ConfigError(
+            f"--offset {offset}: partition {partition} of {topic!r} holds offsets "
+            f"{span.start_offset} to {span.end_offset}"
+        )
+
+
+def _assign_remote(reader: Any, topic: str, partition: int, offset: int | None) -> None:
+    """Assign one partition of ``topic`` to an aiokafka consumer, at ``offset`` if given."""
+    tp = remote.aiokafka_module().TopicPartition(topic, partition)
+    reader.assign([tp])
+    if offset is not None:
+        reader.seek(tp, offset)
+
+
+async def caught_up(consumer: Reader) -> bool:
     """Whether every assigned partition has been returned up to its high watermark."""
     assigned = consumer.assignment()
     if not assigned:
@@ -96,7 +150,7 @@ async def caught_up(consumer: Consumer) -> bool:
 
 
 async def _consume(
-    consumer: Consumer, out: Output, *, limit: int | None, timeout: float | None, commit: bool
+    consumer: Reader, out: Output, *, limit: int | None, timeout: float | None, commit: bool
 ) -> int:
     """Print records until a stop condition holds; return how many were printed.
 
@@ -112,7 +166,7 @@ async def _consume(
 
 
 async def _print_records(
-    consumer: Consumer, out: Output, *, limit: int | None, timeout: float | None, commit: bool
+    consumer: Reader, out: Output, *, limit: int | None, timeout: float | None, commit: bool
 ) -> int:
     loop = asyncio.get_running_loop()
     started = last_event = loop.time()
@@ -173,6 +227,7 @@ def consume(
         typer.Option("--offset", min=0, help="With --partition: start at this offset."),
     ] = None,
     data_dir: DataDir = DEFAULT_DATA_DIR,
+    broker: BrokerOption = None,
     json: JsonFlag = False,
 ) -> None:
     """Print a topic's events as JSON lines, alone or in a consumer group.
@@ -187,10 +242,26 @@ def consume(
     $ eventyard consume listings --group valuation
 
     $ eventyard consume listings --partition 2 --offset 100 --max 1
+
+    $ eventyard consume listings --from-beginning --broker 127.0.0.1:9092
     """
     _check_options(group, partition, offset)
     out = Output(json)
     reset = "earliest" if from_beginning else "latest"
+
+    async def work_remote(address: str) -> int:
+        await _checked_remote(address, topic, partition, offset)
+        topics = () if partition is not None else (topic,)
+        options = {"group_id": group, "auto_offset_reset": reset}
+        async with (
+            remote.consumer(address, *topics, **options) as reader,
+            remote.translated(address),
+        ):
+            if partition is not None:
+                _assign_remote(reader, topic, partition, offset)
+            return await _consume(
+                reader, out, limit=max_events, timeout=timeout, commit=group is not None
+            )
 
     async def work() -> int:
         async with open_broker(data_dir) as broker:
@@ -206,7 +277,7 @@ def consume(
             finally:
                 await consumer.stop()
 
-    printed = run(work())
+    printed = run(work_remote(broker) if broker is not None else work())
     if printed == 0 and group is None and not from_beginning and offset is None:
         out.note(
             "no events: reading started at the end of the log "

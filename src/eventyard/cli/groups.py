@@ -9,6 +9,11 @@ the consumer's ``auto_offset_reset``.
 ``kafka-consumer-groups.sh --reset-offsets`` does: only while the group has no active
 members (a live member would overwrite the reset with its next commit), clamped into each
 partition's retained range, and previewed without change under ``--dry-run``.
+
+With ``--broker HOST:PORT`` each command asks that broker through aiokafka instead
+(ListGroups, DescribeGroups, OffsetFetch, ListOffsets; ``reset-offsets`` commits as a
+member-less consumer of the group, as Kafka's tool does), so the same tables describe groups
+on ``eventyard serve`` or a Kafka cluster.
 """
 
 from __future__ import annotations
@@ -29,9 +34,16 @@ from eventyard.broker.groups import (
     decode_assignment,
     group_lag,
 )
+from eventyard.cli import remote
 from eventyard.cli.output import JsonFlag, Output, help_without_command, plural
+from eventyard.cli.remote import BrokerOption
 from eventyard.cli.runner import DEFAULT_DATA_DIR, DataDir, open_broker, run
-from eventyard.errors import ConfigError, GroupIdNotFoundError, InvalidRequestError
+from eventyard.errors import (
+    ConfigError,
+    GroupIdNotFoundError,
+    InvalidRequestError,
+    NonEmptyGroupError,
+)
 
 __all__ = [
     "GroupView",
@@ -106,14 +118,18 @@ class GroupView:
 
 
 def _assigned(member: MemberDescription, protocol_type: str) -> tuple[tuple[str, int], ...]:
+    return _member_partitions(member.assignment, protocol_type)
+
+
+def _member_partitions(assignment: bytes, protocol_type: str) -> tuple[tuple[str, int], ...]:
     """A member's partitions, when its assignment is in the consumer protocol."""
     if protocol_type != CONSUMER_PROTOCOL_TYPE:
         return ()
     try:
-        assignment = decode_assignment(member.assignment)
+        decoded = decode_assignment(assignment)
     except InvalidRequestError:
         return ()
-    return tuple((topic, p) for topic, partitions in assignment.partitions for p in partitions)
+    return tuple((topic, p) for topic, partitions in decoded.partitions for p in partitions)
 
 
 async def describe_group(broker: Broker, group_id: str) -> GroupView:
@@ -135,6 +151,68 @@ async def describe_group(broker: Broker, group_id: str) -> GroupView:
 
     lags = await group_lag(broker.groups, group_id, log_end)
     return GroupView(group_id, description.state.value, members, tuple(lags))
+
+
+async def describe_remote_group(client: Any, address: str, group_id: str) -> GroupView:
+    """Describe ``group_id`` on the broker at ``address`` through aiokafka's admin client.
+
+    An unknown group is ``Dead`` (as Kafka reports it) with nothing committed: for a command
+    that is the user's mistake, ``GroupIdNotFoundError``.
+    """
+    (response,) = await client.describe_consumer_groups([group_id])
+    (group,) = response.to_object()["groups"]
+    if group["error_code"]:
+        raise GroupIdNotFoundError(f"group {group_id!r}: error {group['error_code']}")
+    committed = await client.list_consumer_group_offsets(group_id)
+    if group["state"] == GroupState.DEAD.value and not committed:
+        raise GroupIdNotFoundError(f"group {group_id!r} does not exist on {address}")
+    members = tuple(
+        MemberView(
+            m["member_id"],
+            m["client_id"],
+            m["client_host"],
+            _member_partitions(m["member_assignment"], group["protocol_type"]),
+        )
+        for m in group["members"]
+    )
+    owner = {tp: m.member_id for m in members for tp in m.partitions}
+    # Offsets committed for a topic (or partition) since deleted are left out: asking for
+    # its end offset would only wait out the request timeout.
+    held = {
+        (topic["topic"], partition["partition"])
+        for topic in await client.describe_topics(sorted({tp.topic for tp in committed}))
+        if not topic["error_code"]
+        for partition in topic["partitions"]
+    }
+    live = [tp for tp in committed if (tp.topic, tp.partition) in held]
+    ends: dict[Any, int] = {}
+    if live:
+        async with remote.consumer(address) as reader:
+            ends = await reader.end_offsets(live)
+    lags = tuple(
+        PartitionLag(
+            tp.topic,
+            tp.partition,
+            meta.offset if meta.offset >= 0 else None,
+            ends[tp],
+            ends[tp] - meta.offset if meta.offset >= 0 else None,
+            owner.get((tp.topic, tp.partition), ""),
+        )
+        for tp, meta in sorted(committed.items())
+        if tp in ends
+    )
+    return GroupView(group_id, group["state"], members, lags)
+
+
+async def _remote_groups(address: str) -> list[GroupView]:
+    async with remote.admin(address) as client, remote.translated(address):
+        listed = sorted(group_id for group_id, *_ in await client.list_consumer_groups())
+        return [await describe_remote_group(client, address, g) for g in listed]
+
+
+async def _remote_group(address: str, group_id: str) -> GroupView:
+    async with remote.admin(address) as client, remote.translated(address):
+        return await describe_remote_group(client, address, group_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,8 +281,54 @@ async def _target_offsets(broker: Broker, topic: str, target: ResetTarget) -> di
     return offsets
 
 
+async def _remote_reset(
+    address: str, group: str, topic: str, target: ResetTarget, dry_run: bool
+) -> tuple[dict[int, int | None], dict[int, int]]:
+    """``reset-offsets`` through a Kafka client: check the group is empty, work out the new
+    offsets as the embedded path does, and commit them as a member-less consumer of the group
+    (generation -1, which a broker accepts only while the group has no members)."""
+    structs = remote.aiokafka_module().structs
+    held = await remote.describe_topic(address, topic)
+    async with remote.admin(address) as client, remote.translated(address):
+        (response,) = await client.describe_consumer_groups([group])
+        (described,) = response.to_object()["groups"]
+        if described["members"]:
+            raise NonEmptyGroupError(
+                f"group {group!r} is {described['state']}; stop its consumers first"
+            )
+        committed = await client.list_consumer_group_offsets(group)
+    tps = {p.partition: structs.TopicPartition(topic, p.partition) for p in held.partitions}
+    current = {
+        p: (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else None)
+        for p, tp in tps.items()
+    }
+    async with remote.consumer(address, group_id=group) as member, remote.translated(address):
+        found: dict[int, int | None] = {}
+        if target.timestamp_ms is not None:
+            times = await member.offsets_for_times({tp: target.timestamp_ms for tp in tps.values()})
+            found = {tp.partition: (None if at is None else at.offset) for tp, at in times.items()}
+        new = {}
+        for p in held.partitions:
+            if target.earliest:
+                new[p.partition] = p.start_offset
+            elif target.latest:
+                new[p.partition] = p.end_offset
+            elif target.timestamp_ms is not None:
+                at = found.get(p.partition)
+                new[p.partition] = p.end_offset if at is None else at
+            else:
+                wanted = target.offset if target.offset is not None else p.start_offset
+                new[p.partition] = min(max(wanted, p.start_offset), p.end_offset)
+        if not dry_run:
+            member.assign(list(tps.values()))
+            await member.commit({tps[p]: structs.OffsetAndMetadata(o, "") for p, o in new.items()})
+    return current, new
+
+
 @app.command("list")
-def list_(data_dir: DataDir = DEFAULT_DATA_DIR, json: JsonFlag = False) -> None:
+def list_(
+    data_dir: DataDir = DEFAULT_DATA_DIR, broker: BrokerOption = None, json: JsonFlag = False
+) -> None:
     """List consumer groups with their state, members and total lag.
 
     [bold]Examples[/]
@@ -220,7 +344,7 @@ def list_(data_dir: DataDir = DEFAULT_DATA_DIR, json: JsonFlag = False) -> None:
             listings = await broker.groups.list_groups()
             return [await describe_group(broker, g.group_id) for g in listings]
 
-    groups = run(work())
+    groups = run(_remote_groups(broker) if broker is not None else work())
     if out.json_mode:
         out.json(
             [
@@ -248,6 +372,7 @@ def list_(data_dir: DataDir = DEFAULT_DATA_DIR, json: JsonFlag = False) -> None:
 def describe(
     group: Annotated[str, typer.Argument(help="Consumer group id.")],
     data_dir: DataDir = DEFAULT_DATA_DIR,
+    broker: BrokerOption = None,
     json: JsonFlag = False,
 ) -> None:
     """Show a group's members, assignment, committed offsets, end offsets and lag.
@@ -264,7 +389,7 @@ def describe(
         async with open_broker(data_dir) as broker:
             return await describe_group(broker, group)
 
-    view = run(work())
+    view = run(_remote_group(broker, group) if broker is not None else work())
     if out.json_mode:
         out.json(view.document())
         return
@@ -309,6 +434,7 @@ def reset_offsets(
         bool, typer.Option("--dry-run", help="Show the new offsets without committing them.")
     ] = False,
     data_dir: DataDir = DEFAULT_DATA_DIR,
+    broker: BrokerOption = None,
     json: JsonFlag = False,
 ) -> None:
     """Move a group's committed offsets for one topic, to replay or to skip events.
@@ -339,7 +465,10 @@ def reset_offsets(
                 )
             return current, new
 
-    current, new = run(work())
+    if broker is not None:
+        current, new = run(_remote_reset(broker, group, topic, target, dry_run))
+    else:
+        current, new = run(work())
     if out.json_mode:
         out.json(
             {

@@ -10,6 +10,10 @@ Keys come from ``--key-field``: a string field is used as its UTF-8 bytes, any o
 value as its compact JSON text (so ``{"id": 42}`` is keyed ``42``), ``null`` as no key.
 Keyed events land on the partition Kafka's Java client would choose (murmur2), so moving to
 a Kafka cluster keeps per-key order.
+
+With ``--broker HOST:PORT`` the events go through aiokafka's idempotent producer
+(``acks=all``, murmur2 placement too) to that broker; the summary's offsets are the ones the
+broker acknowledged.
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from eventyard.broker import Broker
+from eventyard.cli import remote
 from eventyard.cli.output import InputError, JsonFlag, Output, plural
+from eventyard.cli.remote import BrokerOption
 from eventyard.cli.runner import DEFAULT_DATA_DIR, DataDir, open_broker, run
 from eventyard.client import Producer
 from eventyard.client.producer import ProducerRecord
@@ -156,6 +162,35 @@ async def produce_events(
     )
 
 
+async def produce_remote(
+    address: str, topic: str, events: list[Event], *, partition: int | None = None
+) -> ProduceSummary:
+    """Produce ``events`` in order through aiokafka to the broker at ``address``."""
+    started = time.perf_counter()
+    async with remote.producer(address) as client, remote.translated(address):
+        partitions = await client.partitions_for(topic)
+        if partition is not None and partition not in partitions:
+            raise ConfigError(
+                f"--partition {partition}: topic {topic!r} has partitions 0 to "
+                f"{len(partitions) - 1}"
+            )
+        deliveries = [
+            await client.send(topic, e.value, key=e.key, partition=partition) for e in events
+        ]
+        acknowledged = await asyncio.gather(*deliveries)
+    written: dict[int, tuple[int, int]] = {}
+    for metadata in acknowledged:
+        first, end = written.get(metadata.partition, (metadata.offset, metadata.offset + 1))
+        written[metadata.partition] = (min(first, metadata.offset), max(end, metadata.offset + 1))
+    return ProduceSummary(
+        topic=topic,
+        events=len(events),
+        bytes=sum(len(e.value) for e in events),
+        seconds=time.perf_counter() - started,
+        partitions=written,
+    )
+
+
 def _chunks(events: list[Event], size: int) -> Iterable[list[Event]]:
     for start in range(0, len(events), size):
         yield events[start : start + size]
@@ -172,6 +207,7 @@ def produce(
         typer.Option("--partition", "-p", min=0, help="Write every event to this partition."),
     ] = None,
     data_dir: DataDir = DEFAULT_DATA_DIR,
+    broker: BrokerOption = None,
     json: JsonFlag = False,
 ) -> None:
     """Produce JSON lines from stdin into a topic, one event per line.
@@ -183,8 +219,17 @@ def produce(
     $ echo '{"id": "L-1", "price": 450000}' | eventyard produce listings -k id
 
     $ eventyard produce listings --key-field id < listings.jsonl
+
+    $ eventyard produce listings -k id --broker 127.0.0.1:9092 < listings.jsonl
     """
     out = Output(json)
+
+    async def work_remote(address: str) -> ProduceSummary:
+        await remote.check_topic(address, topic)
+        if sys.stdin.isatty():
+            out.note("reading JSON lines from stdin; end with Ctrl-D")
+        events = await asyncio.to_thread(read_events, sys.stdin.buffer, key_field)
+        return await produce_remote(address, topic, events, partition=partition)
 
     async def work() -> ProduceSummary:
         async with open_broker(data_dir) as broker:
@@ -199,7 +244,7 @@ def produce(
                     )
             return await produce_events(broker, topic, events, partition=partition)
 
-    summary = run(work())
+    summary = run(work_remote(broker) if broker is not None else work())
     if out.json_mode:
         out.json(summary.document())
         return

@@ -21,7 +21,7 @@ from eventyard.broker import BrokerConfig
 from eventyard.cli.runner import DataDir, open_broker, run
 from eventyard.errors import ConfigError
 
-__all__ = ["parse_address", "serve"]
+__all__ = ["parse_address", "serve", "serve_until_signal"]
 
 
 def parse_address(option: str, value: str) -> tuple[str, int]:
@@ -53,10 +53,10 @@ def serve(
     host, port = parse_address("--kafka", kafka)
     announced = parse_address("--advertised", advertised) if advertised else None
     config = BrokerConfig(default_durability=fsync)
-    run(_serve(data_dir, host, port, announced, config))
+    run(serve_until_signal(data_dir, host, port, announced, config))
 
 
-async def _serve(
+async def serve_until_signal(
     data_dir: Path,
     host: str,
     port: int,

@@ -3,7 +3,9 @@
 Topic settings use Kafka's config names (``retention.ms``, ``cleanup.policy``,
 ``segment.bytes``, ``eventyard.durability``, ...) so a command line written for
 ``kafka-topics.sh`` reads the same here; the broker validates every value and names the bad
-one.
+one. With ``--broker HOST:PORT`` each command goes through aiokafka's admin client to that
+broker instead (``cli.remote``); sizes on disk are not part of the Kafka protocol, so they
+are left out there.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from typing import Annotated, Any
 import typer
 
 from eventyard.broker import TopicConfig, TopicInfo
+from eventyard.cli import remote
 from eventyard.cli.output import JsonFlag, Output, help_without_command, plural
+from eventyard.cli.remote import BrokerOption, RemoteTopic
 from eventyard.cli.runner import DEFAULT_DATA_DIR, DataDir, open_broker, run
 from eventyard.errors import ConfigError
 
@@ -73,6 +77,7 @@ def create(
         ),
     ] = None,
     data_dir: DataDir = DEFAULT_DATA_DIR,
+    broker: BrokerOption = None,
     json: JsonFlag = False,
 ) -> None:
     """Create a topic.
@@ -83,24 +88,32 @@ def create(
 
     $ eventyard topics create owners -c cleanup.policy=compact -c retention.ms=-1
     """
-    topic_config = TopicConfig.from_kafka(parse_configs(config or []), partitions=partitions)
     out = Output(json)
+    if broker is not None:
+        created = run(remote.create_topic(broker, name, partitions, parse_configs(config or [])))
+        _created(out, created.name, len(created.partitions), created.document())
+        return
+    topic_config = TopicConfig.from_kafka(parse_configs(config or []), partitions=partitions)
 
     async def work() -> TopicInfo:
         async with open_broker(data_dir, create=True) as broker:
             return await broker.create_topic(name, topic_config)
 
     info = run(work())
+    _created(out, info.name, len(info.partitions), topic_document(info))
+
+
+def _created(out: Output, name: str, partitions: int, document: dict[str, Any]) -> None:
     if out.json_mode:
-        out.json(topic_document(info))
+        out.json(document)
     else:
-        out.line(
-            f"created topic [bold]{info.name}[/] with {plural(len(info.partitions), 'partition')}"
-        )
+        out.line(f"created topic [bold]{name}[/] with {plural(partitions, 'partition')}")
 
 
 @app.command("list")
-def list_(data_dir: DataDir = DEFAULT_DATA_DIR, json: JsonFlag = False) -> None:
+def list_(
+    data_dir: DataDir = DEFAULT_DATA_DIR, broker: BrokerOption = None, json: JsonFlag = False
+) -> None:
     """List topics with their partitions, message counts and sizes.
 
     [bold]Examples[/]
@@ -110,6 +123,9 @@ def list_(data_dir: DataDir = DEFAULT_DATA_DIR, json: JsonFlag = False) -> None:
     $ eventyard topics list --json
     """
     out = Output(json)
+    if broker is not None:
+        _list_remote(out, run(remote.list_topics(broker)))
+        return
 
     async def work() -> list[TopicInfo]:
         async with open_broker(data_dir) as broker:
@@ -132,10 +148,28 @@ def list_(data_dir: DataDir = DEFAULT_DATA_DIR, json: JsonFlag = False) -> None:
     )
 
 
+def _list_remote(out: Output, topics: list[RemoteTopic]) -> None:
+    if out.json_mode:
+        out.json([topic.document() for topic in topics])
+        return
+    if not topics:
+        out.note("no topics yet: eventyard topics create NAME --broker HOST:PORT")
+        return
+    out.table(
+        ["topic", "partitions", "messages", "cleanup.policy"],
+        [
+            (t.name, len(t.partitions), t.message_count, t.config.get("cleanup.policy", ""))
+            for t in topics
+        ],
+        numeric=["partitions", "messages"],
+    )
+
+
 @app.command("describe")
 def describe(
     name: Annotated[str, typer.Argument(help="Topic to describe.")],
     data_dir: DataDir = DEFAULT_DATA_DIR,
+    broker: BrokerOption = None,
     json: JsonFlag = False,
 ) -> None:
     """Show a topic's settings and each partition's offsets and size.
@@ -147,6 +181,9 @@ def describe(
     $ eventyard topics describe listings --json
     """
     out = Output(json)
+    if broker is not None:
+        _describe_remote(out, run(remote.describe_topic(broker, name)))
+        return
 
     async def work() -> TopicInfo:
         async with open_broker(data_dir) as broker:
@@ -168,10 +205,28 @@ def describe(
     out.table(["config", "value"], sorted(info.config.to_kafka().items()))
 
 
+def _describe_remote(out: Output, topic: RemoteTopic) -> None:
+    if out.json_mode:
+        out.json(topic.document())
+        return
+    out.table(
+        ["partition", "start offset", "end offset", "messages"],
+        [
+            (p.partition, p.start_offset, p.end_offset, p.end_offset - p.start_offset)
+            for p in topic.partitions
+        ],
+        title=f"topic {topic.name}",
+        numeric=["partition", "start offset", "end offset", "messages"],
+    )
+    if topic.config:  # empty when the broker does not serve DescribeConfigs
+        out.table(["config", "value"], sorted(topic.config.items()))
+
+
 @app.command("delete")
 def delete(
     name: Annotated[str, typer.Argument(help="Topic to delete, with all its events.")],
     data_dir: DataDir = DEFAULT_DATA_DIR,
+    broker: BrokerOption = None,
     json: JsonFlag = False,
 ) -> None:
     """Delete a topic and every event in it.
@@ -186,7 +241,7 @@ def delete(
         async with open_broker(data_dir) as broker:
             await broker.delete_topic(name)
 
-    run(work())
+    run(remote.delete_topic(broker, name) if broker is not None else work())
     if out.json_mode:
         out.json({"deleted": name})
     else:
