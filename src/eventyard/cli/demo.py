@@ -27,8 +27,7 @@ from eventyard.errors import ConfigError
 
 __all__ = ["app"]
 
-app = typer.Typer(
-    help="AI deal sourcing for real-estate brokers: the flagship pipeline, end to end.",
+app = typer.Typer(  # no help=: the callback's docstring, with its examples, is the help
     rich_markup_mode="rich",
     add_completion=False,
 )
@@ -89,7 +88,7 @@ def demo(
     ] = False,
     json: JsonFlag = False,
 ) -> None:
-    """Replay a housing market through the deal-sourcing pipeline, with a live view.
+    """AI deal sourcing: replay a housing market through the pipeline, with a live view.
 
     [bold]Examples[/]
 
