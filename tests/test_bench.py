@@ -49,6 +49,7 @@ from bench.scenarios.app_handlers import (
     percentile,
     redis_latencies,
 )
+from bench.scenarios.demo_latency import demo_latencies, market
 from bench.scenarios.kafka_confluent import FAST_READER, consume_all, produce_all
 from bench.scenarios.kafka_latency import paced_latencies
 from bench.scenarios.kafka_payloads import MESSAGE_BYTES, create_topic, payloads
@@ -94,7 +95,7 @@ def test_sized_batch_is_the_largest_valid_batch_that_fits() -> None:
 
 def test_scenario_names_are_unique_and_each_has_a_method() -> None:
     names = [scenario.name for scenario in SCENARIOS]
-    assert len(set(names)) == len(names) == 15
+    assert len(set(names)) == len(names) == 16
     assert all(len(scenario.method.split()) > 40 for scenario in SCENARIOS)
 
 
@@ -315,6 +316,16 @@ def test_app_handlers_handle_and_commit_everything(tmp_path: Path) -> None:
     latencies = asyncio.run(eventyard_latencies(tmp_path / "latency", typed, 2000, 100))
     assert len(latencies) == 100 and all(0 < latency < 5 for latency in latencies)
     assert list(tmp_path.iterdir()) == [], "the app scenarios left their data behind"
+
+
+def test_demo_latency_times_every_alert_and_cleans_up(tmp_path: Path) -> None:
+    events = market(600)
+    assert len(events) == 600 and len(market()) > 10_000
+    run = asyncio.run(demo_latencies(tmp_path / "demo", events, 2000))
+    assert run.events == 600
+    assert run.latencies and all(0 < latency < 30 for latency in run.latencies)
+    assert 0 < run.fed_s <= run.drained_s
+    assert list(tmp_path.iterdir()) == [], "the demo scenario left its data behind"
 
 
 def test_redis_latency_peer_times_every_event_and_cleans_up() -> None:

@@ -16,6 +16,8 @@
     embedded transport against FastStream's Redis Streams subscriber (>= 150k events/s, and
     >= 3x FastStream's ``batch=True``); ``app-latency``: publish-to-handler p99 at a paced
     5k events/s against redis-py ``XADD`` to ``XREADGROUP BLOCK`` (< 1 ms).
+11. ``demo-latency``: the ``eventyard demo`` pipeline in one process on the embedded broker,
+    listing-to-alert p99 at a paced 1,000 listing events/s (< 50 ms).
 
 ``scratch`` opens the throwaway brokers the scenarios use, ``served`` the throwaway
 ``eventyard serve`` subprocesses of the Kafka-front ones (``kafka_payloads`` has their
@@ -30,6 +32,7 @@ from bench.scenarios import (
     app_handlers,
     append_bandwidth,
     consume,
+    demo_latency,
     durable_produce,
     kafka_aiokafka,
     kafka_confluent,
@@ -57,5 +60,6 @@ SCENARIOS: tuple[Scenario, ...] = (
     app_handlers.SCENARIO,
     app_handlers.BATCH_SCENARIO,
     app_handlers.LATENCY_SCENARIO,
+    demo_latency.SCENARIO,
 )
 """Every scenario, in table order."""

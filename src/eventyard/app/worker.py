@@ -53,6 +53,9 @@ __all__ = ["SKIP", "Worker", "WorkerServices"]
 
 log = logging.getLogger("eventyard.app")
 
+_DRAINED_POLL = 0.01
+"""Seconds the fetch after one that returned records waits (see :meth:`Worker._step`)."""
+
 SKIP: Any = object()
 """What a decoder returns for an event of another type than the handler's: not handled."""
 
@@ -124,6 +127,7 @@ class Worker:
         of them fetched meanwhile (a producer retry, a duplicate publish) is a duplicate."""
         self._last_commit = time.monotonic()
         self._fetch_seq = 0
+        self._quiet = True
         self._idle_seq = -1
         self._idle = asyncio.Event()
 
@@ -163,7 +167,12 @@ class Worker:
             await self._room.wait()
             return
         seq = self._fetch_seq = self._fetch_seq + 1
-        messages = await self.receiver.fetch(self._s.poll_timeout, room)
+        # Right after a fetch with records, wait only briefly: an empty answer then means the
+        # backlog is drained, which lets the commit and idleness follow at once instead of
+        # after a whole poll. Records arriving end either wait as soon as they come.
+        wait = self._s.poll_timeout if self._quiet else min(_DRAINED_POLL, self._s.poll_timeout)
+        messages = await self.receiver.fetch(wait, room)
+        self._quiet = not messages
         if messages:
             self.stats.fetched += len(messages)
             if self.tier is not None:

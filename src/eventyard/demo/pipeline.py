@@ -11,9 +11,10 @@ Two shapes, one set of stages (:mod:`eventyard.demo.stages`):
   stage an app on it, the feed beside them.
 
 The feed (:func:`feed`) replays the market in event-time order: ``speed`` market days per
-wall-clock second (0: as fast as the pipeline takes them). The run is done when the feed has
-published everything and every stage's group has committed up to the end of its topics
-(:mod:`eventyard.demo.progress`), twice in a row.
+wall-clock second (0: as fast as the pipeline takes them), or ``rate`` events per second
+whatever their market times (the load of ``bench/scenarios/demo_latency.py``). The run is
+done when the feed has published everything and every stage's group has committed up to the
+end of its topics (:mod:`eventyard.demo.progress`), twice in a row.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from eventyard.broker.groups import GroupConfig
 from eventyard.demo.events import DEMO_REGISTRY, ListingChanged
 from eventyard.demo.progress import EmbeddedProgress, GroupProgress, KafkaProgress, Progress
 from eventyard.demo.stages import STAGES, TOPICS, StageSettings, build_stage
-from eventyard.errors import EventyardError
+from eventyard.errors import ConfigError, EventyardError
 from eventyard.transports import EmbeddedTransport, Outgoing
 
 __all__ = ["STAGE_TOPICS", "Pipeline", "PipelineConfig", "feed"]
@@ -80,15 +81,26 @@ async def feed(
     events: Sequence[ListingChanged],
     *,
     speed: float,
+    rate: float | None = None,
     rejects: Sequence[tuple[bytes | None, bytes]] = (),
     on_published: Callable[[int], None] | None = None,
 ) -> int:
     """Publish ``events`` to ``listings`` in event-time order at ``speed`` days per second.
 
+    ``rate``, when given, replaces the market-time pacing: ``rate`` events per wall-clock
+    second, event *i* due at the start plus *i* / ``rate`` seconds whatever its market
+    time, so a benchmark can load the pipeline evenly (``speed`` is then ignored). Each
+    event is published when it falls due, never early; events already due when the feed
+    catches up go out together in one call. Under ``speed`` the feed publishes the events
+    of the next 20 ms in one call, ahead of time, since market-time pacing needs no finer
+    grain. ``ConfigError`` if ``rate`` is not positive.
+
     ``rejects`` are raw records that failed validation at load time: they are published as
     they are, so the comps stage dead-letters them with the reason, as it would any bad
     record arriving from outside. Returns how many records were published.
     """
+    if rate is not None and not rate > 0:
+        raise ConfigError(f"feed rate must be a positive number of events a second, not {rate}")
     published = 0
     if rejects:
         await app.transport.publish("listings", [Outgoing(k, v) for k, v in rejects])
@@ -96,13 +108,19 @@ async def feed(
     if not events:
         return published
     start_market = _timestamp(events[0])
+    ahead = 0.0 if rate is not None else 0.02  # how early an event may go out, batched
     start_wall = time.monotonic()
     batch: list[ListingChanged] = []
-    for event in events:
-        if speed > 0:
+    for index, event in enumerate(events):
+        if rate is not None:
+            due: float | None = index / rate
+        elif speed > 0:
             due = (_timestamp(event) - start_market) / DAY_SECONDS / speed
+        else:
+            due = None
+        if due is not None:
             wait = due - (time.monotonic() - start_wall)
-            if wait > 0.02:
+            if wait > ahead:
                 await _flush(app, batch)
                 published += len(batch)
                 if on_published is not None and batch:

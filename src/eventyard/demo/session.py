@@ -127,6 +127,7 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoSummary:
         transport = pipeline.feed_app.transport
         tail = asyncio.ensure_future(_tail_alerts(transport, view))
         with view:
+            watch = asyncio.ensure_future(_watch(pipeline, view)) if view.enabled else None
             await feed(
                 pipeline.feed_app,
                 events,
@@ -134,6 +135,8 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoSummary:
                 rejects=rejects,
                 on_published=view.fed,
             )
+            if watch is not None:
+                watch.cancel()
             await pipeline.wait_done(on_tick=view.stages)
         tail.cancel()
         stages = {s.group: s.committed for s in await pipeline.stage_progress()}
@@ -182,6 +185,13 @@ async def _read(transport: Transport, topic: str) -> list[Any]:
 async def _count(transport: Transport, topic: str) -> int:
     await transport.ensure_topic(topic)
     return len(await _read(transport, topic))
+
+
+async def _watch(pipeline: Pipeline, view: LiveView) -> None:
+    """Keep the view's stage table current while the feed runs."""
+    while True:
+        view.stages(await pipeline.stage_progress())
+        await asyncio.sleep(0.5)
 
 
 async def _tail_alerts(transport: Transport, view: LiveView) -> None:

@@ -10,7 +10,9 @@ next to the others on the embedded broker::
     deals, matches, alerts --board--> the deal board (SQLite)
 
 - **comps** keeps an index of closed sales (a ``Closed`` change adds its sale) and attaches
-  the comparable sales closed before each listing's time;
+  the comparable sales closed before each listing's time; it is the pipeline's entry, so a
+  change that decodes but cannot be right (:func:`listing_problem`: a price of 0, a closed
+  sale without a price) is dead-lettered at once with its reason, like an undecodable one;
 - **valuation** trains the model only on sales closed before the event's time, retrains in a
   worker thread every ``retrain_every`` closed sales (publishing a ``ModelTrained`` event)
   and values every open listing with the newest model (before the first model, with the
@@ -24,7 +26,9 @@ comps and valuation rebuild their closed sales from the start of their input top
 they start (``App.on_start``), and both only ever use sales closed before the event at
 hand, so a restarted stage values the redelivered events as it would have the first time;
 alerts and board write SQLite in the same transaction as the event id. A stage killed at
-any moment resumes with nothing lost and nothing repeated.
+any moment resumes with nothing lost and nothing repeated. An alerts stage with a
+``group_suffix`` is another channel's (:mod:`eventyard.demo.channels`), with its own policy
+file.
 """
 
 from __future__ import annotations
@@ -33,15 +37,15 @@ import asyncio
 import bisect
 import logging
 import re
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
 from eventyard.app import App, Context, Publish, RetryPolicy, SQLiteDedupeStore
-from eventyard.app.dlq import read_available
 from eventyard.demo.alerts import (
     Alerter,
     AlertPolicy,
@@ -110,28 +114,73 @@ RETRY = RetryPolicy(max_attempts=4, initial_delay=0.2, tiers=(2.0,))
 retry worker per subscription rather than three)."""
 
 
-def _app(transport: Transport, name: str) -> App:
-    return App(transport, source=f"eventyard-demo/{name}", registry=DEMO_REGISTRY)
+class StageApp(App):
+    """An :class:`App` that also closes what its handlers opened (files, SQLite) on stop.
+
+    In a worker process the exit closes them anyway; in ``--single-process`` mode, or for
+    an alert channel added to a running pipeline, the process goes on after the stage stops.
+    """
+
+    def __init__(self, transport: Transport, name: str) -> None:
+        super().__init__(transport, source=f"eventyard-demo/{name}", registry=DEMO_REGISTRY)
+        self._closers: list[Callable[[], Awaitable[None] | None]] = []
+
+    def closing(self, closer: Callable[[], Awaitable[None] | None]) -> None:
+        """Call ``closer`` (sync or async, idempotent) after the app stops."""
+        self._closers.append(closer)
+
+    async def stop(self) -> None:
+        try:
+            await super().stop()
+        finally:
+            for closer in reversed(self._closers):
+                result = closer()
+                if result is not None:
+                    await result
+
+
+def _app(transport: Transport, name: str) -> StageApp:
+    return StageApp(transport, name)
 
 
 async def history(transport: Transport, topic: str, event_type: type[T]) -> list[T]:
-    """Every ``event_type`` event on ``topic`` from the start (for rebuilding a stage's state).
+    """The ``event_type`` events on ``topic`` written before now (to rebuild a stage's state).
 
-    Read by a throwaway group, so the stage's own committed offsets are untouched; records
-    of other types and undecodable ones (the stage dead-letters those itself) are skipped.
+    Read by a throwaway group, so the stage's own committed offsets are untouched. Records
+    written from now on are left to the stage's subscription: reading until the topic runs
+    dry would race a feed that is already writing, and hold the stage back as long as it
+    writes. Records of other types and undecodable ones (the stage dead-letters those) are
+    skipped.
     """
     await transport.ensure_topic(topic)
+    until_ms = int(time.time() * 1000)
     decoder = DEMO_REGISTRY.decoder(event_type)
     receiver = transport.receiver([topic], f"eventyard-demo-restore-{uuid.uuid4().hex[:12]}")
     out: list[T] = []
+    done: set[tuple[str, int]] = set()
     async with receiver:
-        for message in await read_available(receiver):
-            try:
-                envelope = decode(message.value, message.headers, message.key)
-                if envelope is not None:
-                    out.append(decoder(envelope))
-            except EventDecodeError:
-                continue
+        deadline = time.monotonic() + 30.0
+        while not receiver.settled() and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        while True:
+            batch = await receiver.fetch(0.1, 10_000)
+            if not batch:
+                break
+            for message in batch:
+                tp = (message.topic, message.partition)
+                if message.timestamp >= until_ms:
+                    done.add(tp)
+                if tp in done:
+                    continue
+                try:
+                    envelope = decode(message.value, message.headers, message.key)
+                    if envelope is not None:
+                        out.append(decoder(envelope))
+                except EventDecodeError:
+                    continue
+            assigned = receiver.assignment()
+            if assigned and done >= assigned:
+                break
     return out
 
 
@@ -194,7 +243,7 @@ def comps_stage(transport: Transport, settings: StageSettings) -> App:
             if listing_problem(listing) is None:  # the invalid ones were dead-lettered
                 add(listing)  # comps_for only ever uses sales closed before the asked time
 
-    @app.subscribe("listings", group="comps", concurrency=1, retry=COMPS_RETRY)
+    @app.subscribe("listings", group="comps", retry=COMPS_RETRY)
     def attach(listing: ListingChanged) -> Publish:
         problem = listing_problem(listing)
         if problem is not None:
@@ -400,6 +449,11 @@ def alerts_stage(transport: Transport, settings: StageSettings) -> App:
     store = SQLiteDedupeStore(settings.alerts_path)
     policy = AlertPolicy(settings.alerts_path, threshold=settings.alert_threshold)
     alerter = Alerter(policy, [notifier_for(channel) for channel in settings.channels])
+    app.closing(store.close)
+    app.closing(policy.close)
+    for notifier in alerter.notifiers:
+        if isinstance(notifier, JsonLinesNotifier):
+            app.closing(notifier.close)
 
     @app.subscribe(
         "matches", group="alerts" + settings.group_suffix, idempotency=store, retry=RETRY
@@ -422,6 +476,7 @@ def alerts_stage(transport: Transport, settings: StageSettings) -> App:
 def board_stage(transport: Transport, settings: StageSettings) -> App:
     app = _app(transport, "board")
     board = DealBoard(settings.board_path)
+    app.closing(board.close)
 
     @app.subscribe("deals", group="board", retry=RETRY)
     def deals(deal: DealScored, ctx: Context) -> None:

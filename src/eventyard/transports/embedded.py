@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import cast
 
 from eventyard.broker import Broker, BrokerConfig, TopicConfig
+from eventyard.broker.groups import GroupConfig
 from eventyard.client import Consumer, ConsumerRecord, Producer, ProducerRecord, TopicPartition
 from eventyard.errors import (
     ConfigError,
@@ -47,7 +48,13 @@ from eventyard.transports.base import (
     check_receiver_args,
 )
 
-__all__ = ["EmbeddedReceiver", "EmbeddedTransport"]
+__all__ = ["OWN_BROKER", "EmbeddedReceiver", "EmbeddedTransport"]
+
+OWN_BROKER = BrokerConfig(groups=GroupConfig(initial_rebalance_delay_ms=0))
+"""The broker a transport given a path opens: the data directory's lock keeps every other
+process out, so a group's first join has no one else to wait for, and Kafka's initial
+rebalance delay (which lets the members of a starting fleet arrive together) would only
+hold every subscription of the app back at start."""
 
 
 class EmbeddedTransport(Transport):
@@ -108,7 +115,7 @@ class EmbeddedTransport(Transport):
             return
         if self._broker is None:
             assert self._data_dir is not None
-            self._broker = await Broker.open(self._data_dir, self._config)
+            self._broker = await Broker.open(self._data_dir, self._config or OWN_BROKER)
         self._producer = Producer(self._broker)
 
     async def close(self) -> None:
