@@ -14,9 +14,18 @@ which is what makes delivery at-least-once.
 
 from __future__ import annotations
 
+import itertools
+import operator
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from eventyard.transports import Message
+
 __all__ = ["OffsetTracker"]
 
 TP = tuple[str, int]
+_PARTITION = operator.attrgetter("topic", "partition")
 
 
 class OffsetTracker:
@@ -32,6 +41,17 @@ class OffsetTracker:
     def fetched(self, tp: TP, offset: int) -> None:
         """Note that ``offset`` of ``tp`` has been fetched (and will be handled)."""
         self._ends[tp] = offset + 1
+
+    def fetched_all(self, messages: Sequence[Message]) -> None:
+        """:meth:`fetched` for a whole fetch, one update per partition rather than per record.
+
+        A fetch returns each partition's records together and in offset order, so the last
+        record of each run is the partition's new end.
+        """
+        ends = self._ends
+        for tp, run in itertools.groupby(messages, key=_PARTITION):
+            *_, last = run
+            ends[tp] = last.offset + 1
 
     def begin(self, tp: TP, offset: int) -> None:
         """Note that the event at ``offset`` did not finish when dispatched."""

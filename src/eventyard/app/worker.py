@@ -229,7 +229,6 @@ class Worker:
 
     def _prepare(self, message: Message, failed: list[tuple[Message, Failure]]) -> Delivery | None:
         """Decode and filter one record; ``None`` when there is nothing to handle."""
-        self._tracker.fetched((message.topic, message.partition), message.offset)
         try:
             envelope = self._s.decode_envelope(message)
             if self._raw:
@@ -255,6 +254,7 @@ class Worker:
         published: if the subscription stops while a dead-letter publish is failing, those
         events are left unfinished and delivered again, not skipped. ``None`` means stopped.
         """
+        self._tracker.fetched_all(messages)
         failed: list[tuple[Message, Failure]] = []
         items = [item for m in messages if (item := self._prepare(m, failed)) is not None]
         if self.sub.idempotency is not None and items:

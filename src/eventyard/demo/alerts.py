@@ -48,6 +48,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from eventyard.demo.events import AlertSent, DealMatched
+from eventyard.demo.sqlitefile import open_database
 from eventyard.errors import ConfigError, EventyardError, StorageError
 
 __all__ = [
@@ -140,15 +141,7 @@ class AlertPolicy:
         self.path = Path(path)
         self.threshold = threshold
         self._lock = threading.Lock()
-        try:
-            self._db = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise StorageError(f"alert state {self.path}: {exc}") from exc
+        self._db = open_database(self.path, _SCHEMA, "alert state")
 
     def __enter__(self) -> AlertPolicy:
         return self

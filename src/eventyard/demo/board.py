@@ -40,6 +40,7 @@ from types import TracebackType
 from typing import Any, Final
 
 from eventyard.demo.events import AlertSent, DealMatched, DealScored
+from eventyard.demo.sqlitefile import open_database
 from eventyard.errors import StorageError
 
 __all__ = ["BoardEvent", "DealBoard", "DealRow", "HistoryRow", "MatchRow"]
@@ -282,15 +283,7 @@ class DealBoard:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        try:
-            self._db = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise StorageError(f"deal board {self.path}: {exc}") from exc
+        self._db = open_database(self.path, _SCHEMA, "deal board")
 
     def __enter__(self) -> DealBoard:
         return self

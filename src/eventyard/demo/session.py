@@ -147,7 +147,7 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoSummary:
         await pipeline.stop()
     board = DealBoard(settings.board_path)
     try:
-        top = [_row(row) for row in board.top(5)]
+        top = [asdict(row) for row in board.top(5)]
     finally:
         board.close()
     return DemoSummary(
@@ -164,14 +164,6 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoSummary:
         data_dir=str(options.data_dir),
         fields=dict(FIELD_ORIGINS) if options.listings is None else {},
     )
-
-
-def _row(row: Any) -> dict[str, Any]:
-    if hasattr(row, "_asdict"):
-        return dict(row._asdict())
-    if hasattr(row, "__dataclass_fields__"):
-        return asdict(row)
-    return dict(row)
 
 
 async def _read(transport: Transport, topic: str) -> list[Any]:

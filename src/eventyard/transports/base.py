@@ -42,7 +42,8 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import ClassVar, Literal, NamedTuple, Protocol, Self
 
-from eventyard.errors import ConfigError
+from eventyard.broker.partitioner import Partitioner
+from eventyard.errors import ConfigError, UnknownTopicError
 
 __all__ = ["Headers", "Message", "OffsetReset", "Outgoing", "Receiver", "Transport"]
 
@@ -230,3 +231,43 @@ def check_fetch_args(timeout: float, max_records: int) -> None:
         raise ConfigError(f"fetch timeout must be >= 0 seconds, not {timeout}")
     if max_records < 1:
         raise ConfigError(f"max_records must be at least 1, not {max_records}")
+
+
+def check_outgoing(key: object, value: object, headers: Sequence[tuple[object, object]]) -> None:
+    """Refuse what no Kafka producer accepts: keys, values and header values not ``bytes``."""
+    for what, field in (("key", key), ("value", value)):
+        if field is not None and not isinstance(field, bytes):
+            raise TypeError(f"a message {what} must be bytes or None, not {type(field).__name__}")
+    for header in headers:
+        name, data = header
+        if not isinstance(name, str) or (data is not None and not isinstance(data, bytes)):
+            raise TypeError(f"a header must be (str, bytes | None), not {header!r}")
+
+
+def place(
+    partitioner: Partitioner, topic: str, messages: Sequence[Outgoing], count: int
+) -> tuple[list[tuple[int, Outgoing]], int | None]:
+    """Check ``messages`` and choose each one's partition of ``topic`` (``count`` of them).
+
+    Keyed messages go where Kafka's Java client would put them (murmur2), unkeyed ones to the
+    sticky partition, explicit ones where they say; a partition the topic lacks raises
+    ``UnknownTopicError`` before anything is placed for good. Returns the placements and the
+    sticky partition used (``None`` if none), which the caller reports to
+    ``partitioner.batch_completed`` once the messages are written.
+    """
+    choose = partitioner.partition
+    sticky: int | None = None
+    placed: list[tuple[int, Outgoing]] = []
+    for message in messages:
+        key, value, headers, partition, _ = message
+        check_outgoing(key, value, headers)
+        if partition is None:
+            partition = choose(topic, key, count)
+            if key is None:
+                sticky = partition
+        elif not 0 <= partition < count:
+            raise UnknownTopicError(
+                f"topic {topic!r} has no partition {partition} (it has {count})"
+            )
+        placed.append((partition, message))
+    return placed, sticky

@@ -73,6 +73,7 @@ from eventyard.transports.base import (
     Transport,
     check_fetch_args,
     check_receiver_args,
+    place,
 )
 
 __all__ = ["INSTALL_HINT", "KafkaReceiver", "KafkaTransport"]
@@ -288,20 +289,9 @@ class KafkaTransport(Transport):
                 f"topic {topic!r} is not on the cluster at {self.bootstrap_servers} ({exc!r})"
             ) from exc
         count = len(known)
-        place = self._partitioner.partition
-        sticky: int | None = None
+        placed, sticky = place(self._partitioner, topic, messages, count)
         by_partition: dict[int, list[Outgoing]] = {}
-        for message in messages:
-            key, value, headers, partition, _ = message
-            _check_bytes(key, value, headers)
-            if partition is None:
-                partition = place(topic, key, count)
-                if key is None:
-                    sticky = partition
-            elif partition not in known:
-                raise UnknownTopicError(
-                    f"topic {topic!r} has no partition {partition} (it has {count})"
-                )
+        for partition, message in placed:
             by_partition.setdefault(partition, []).append(message)
         try:
             acks = [
@@ -590,13 +580,3 @@ class _RebalanceWatch:
 def _check_count(what: str, value: object, error: type[EventyardError]) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise error(f"{what} must be an integer >= 1, not {value!r}")
-
-
-def _check_bytes(key: object, value: object, headers: Sequence[tuple[object, object]]) -> None:
-    for what, field in (("key", key), ("value", value)):
-        if field is not None and not isinstance(field, bytes):
-            raise TypeError(f"a message {what} must be bytes or None, not {type(field).__name__}")
-    for header in headers:
-        name, data = header
-        if not isinstance(name, str) or (data is not None and not isinstance(data, bytes)):
-            raise TypeError(f"a header must be (str, bytes | None), not {header!r}")

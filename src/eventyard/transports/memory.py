@@ -50,6 +50,7 @@ from eventyard.transports.base import (
     Transport,
     check_fetch_args,
     check_receiver_args,
+    place,
 )
 
 __all__ = ["MemoryReceiver", "MemoryTransport"]
@@ -137,21 +138,7 @@ class MemoryTransport(Transport):
         logs = self._topic(topic)
         count = len(logs)
         now = time.time_ns() // 1_000_000
-        place = self._partitioner.partition
-        sticky: int | None = None
-        placed: list[tuple[int, Outgoing]] = []
-        for message in messages:
-            key, value, headers, partition, _ = message
-            _check_bytes(key, value, headers)
-            if partition is None:
-                partition = place(topic, key, count)
-                if key is None:
-                    sticky = partition
-            elif not 0 <= partition < count:
-                raise UnknownTopicError(
-                    f"topic {topic!r} has no partition {partition} (it has {count})"
-                )
-            placed.append((partition, message))
+        placed, sticky = place(self._partitioner, topic, messages, count)
         for partition, (key, value, headers, _, timestamp) in placed:
             log = logs[partition]
             log.append(
@@ -394,14 +381,3 @@ class MemoryReceiver(Receiver):
 def _check_partitions(partitions: int) -> None:
     if not isinstance(partitions, int) or isinstance(partitions, bool) or partitions < 1:
         raise InvalidPartitionsError(f"partitions must be an integer >= 1, not {partitions!r}")
-
-
-def _check_bytes(key: object, value: object, headers: Sequence[tuple[object, object]]) -> None:
-    for what, field in (("key", key), ("value", value)):
-        if field is not None and not isinstance(field, bytes):
-            raise TypeError(f"a message {what} must be bytes or None, not {type(field).__name__}")
-    if headers:
-        for header in headers:
-            name, data = header
-            if not isinstance(name, str) or (data is not None and not isinstance(data, bytes)):
-                raise TypeError(f"a header must be (str, bytes | None), not {header!r}")
