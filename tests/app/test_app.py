@@ -273,6 +273,24 @@ async def test_batch_handler_receives_lists(transport: str) -> None:
     assert max(len(b) for b in batches) <= 7
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_batch_handler_context_is_one_per_event(transport: str) -> None:
+    app = new_app()
+    seen: list[tuple[int, str, int, str, int]] = []
+
+    @app.subscribe("orders", group="bulk", max_batch=4)
+    def handle(orders: list[Order], contexts: list[Context]) -> None:
+        assert len(orders) == len(contexts)
+        for order, ctx in zip(orders, contexts, strict=True):
+            seen.append((order.n, ctx.event_id, ctx.message.offset, ctx.group, ctx.attempt))
+
+    async with AppHarness(app, transport) as harness:
+        sent = await harness.app.publish_many("orders", [Order("c", i) for i in range(10)])
+        await harness.settle()
+    assert seen == [(i, sent[i].id, i, "bulk", 1) for i in range(10)]
+    assert harness.stats("bulk").failed == 0
+
+
 async def test_breaker_opens_pauses_the_subscription_and_closes_after_a_probe() -> None:
     app = new_app()
     healthy = {"on": False}

@@ -96,7 +96,7 @@ class App:
         self.mode: Mode = mode
         self._services = WorkerServices(
             publish=self._publish_records,
-            publish_results=self._publish_results,
+            result_records=self._result_records,
             decode_envelope=self._decode_envelope,
             decoder_for=self._decoder_for,
             poll_timeout=poll_timeout,
@@ -403,7 +403,11 @@ class App:
         await self._ensure_topic(topic)
         await self.transport.publish(topic, records)
 
-    async def _publish_results(self, result: Any, cause: Envelope) -> None:
+    def _result_records(self, result: Any, cause: Envelope) -> dict[str, list[Outgoing]]:
+        """A handler's returned events as records by topic, with causation and correlation.
+
+        Raises ``ConfigError`` for anything but ``Publish`` values (or a list of them).
+        """
         items: Sequence[Any] = result if isinstance(result, list | tuple) else [result]
         by_topic: dict[str, list[Outgoing]] = {}
         correlation = cause.correlationid or cause.id
@@ -422,8 +426,7 @@ class App:
                 id=item.id,
             )
             by_topic.setdefault(item.topic, []).append(self.record(envelope))
-        for topic, records in by_topic.items():
-            await self._publish_records(topic, records)
+        return by_topic
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -2,8 +2,11 @@
 
 :meth:`Handling.run` calls the handler until one of these happens:
 
-- **success**: the events the handler returned are published (with causation and
-  correlation ids), then the event is done;
+- **success**: the events the handler returned go to the subscription's
+  :class:`~eventyard.app.outbox.Outbox` (with causation and correlation ids), and the event
+  is done once they are acknowledged; with nothing returned it is done at once. Returning
+  something that is not a ``Publish`` (or a list of them) counts as a failure of the
+  handler, retried and dead-lettered like any other;
 - **failure with attempts left**: the retry policy gives a delay. A delay shorter than the
   first delay tier, or any delay under ``strict_order``, is waited out here, in the event's
   lane, so later events of its key wait behind it; a longer one republishes the event to
@@ -31,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from eventyard.app.breaker import BreakerState, CircuitBreaker
 from eventyard.app.context import Context
 from eventyard.app.deadletter import Failure, dead_letter, retry_record
+from eventyard.app.outbox import Outbox
 from eventyard.app.stats import SubscriptionStats
 from eventyard.transports import Message, Outgoing
 
@@ -82,7 +86,8 @@ class Handling:
         sub: Subscription,
         stats: SubscriptionStats,
         publish: Publisher,
-        publish_results: Callable[[Any, Envelope], Awaitable[None]],
+        result_records: Callable[[Any, Envelope], dict[str, list[Outgoing]]],
+        outbox: Outbox[Delivery],
         sleep: Sleeper,
         rng: random.Random,
         breaker: CircuitBreaker | None,
@@ -90,7 +95,8 @@ class Handling:
         self.sub = sub
         self.stats = stats
         self._publish = publish
-        self._publish_results = publish_results
+        self._result_records = result_records
+        self._outbox = outbox
         self._sleep = sleep
         self._rng = rng
         self.breaker = breaker
@@ -99,8 +105,10 @@ class Handling:
         self._context = sub.shape.wants_context
         self._timeout = sub.timeout
 
-    async def run(self, item: Delivery) -> bool:
-        """Handle ``item`` to an outcome; ``False`` if the subscription stopped first.
+    async def run(self, item: Delivery) -> bool | None:
+        """Handle ``item`` to an outcome: ``True`` when it is finished, ``None`` when it waits
+        in the outbox for its results' acknowledgement (which finishes it), ``False`` if the
+        subscription stopped first.
 
         The handler call is written out here rather than in a helper coroutine: this runs
         once per event, and a second coroutine frame per event is measurable.
@@ -124,6 +132,7 @@ class Handling:
                     else:
                         async with asyncio.timeout(self._timeout):
                             result = await result
+                records = None if result is None else self._result_records(result, item.envelope)
             except Exception as exc:
                 verdict = await self._failed(item, exc)
                 if verdict is None:
@@ -131,12 +140,11 @@ class Handling:
                 return verdict
             if breaker is not None:
                 breaker.record_success()
-            if result is not None and not await self._reliably(
-                _bind(self._publish_results, result, item.envelope)
-            ):
-                return False
             self.stats.handled += 1
             item.handled = True
+            if records:
+                self._outbox.add(records, item)
+                return None
             return True
 
     async def _failed(self, item: Delivery, error: Exception) -> bool | None:
@@ -193,9 +201,3 @@ class Handling:
                     return False
                 continue
             return True
-
-
-def _bind(
-    publish: Callable[[Any, Envelope], Awaitable[None]], result: Any, cause: Envelope
-) -> Callable[[], Awaitable[None]]:
-    return lambda: publish(result, cause)

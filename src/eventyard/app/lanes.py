@@ -40,15 +40,17 @@ class _Lane(Generic[T]):
 class Lanes(Generic[T]):
     """``count`` lanes that run ``run(item)`` for each item, then ``done(item)``.
 
-    ``run`` returns ``True`` when the item is finished, ``False`` when the subscription is
-    stopping and the item was left unfinished: the lane then stops, leaving that item and the
-    ones behind it unfinished (they are never committed, so they are delivered again).
+    ``run`` returns ``True`` when the item is finished, ``None`` when it is done in its lane
+    but finished later by someone else (who then calls ``done``), ``False`` when the
+    subscription is stopping and the item was left unfinished: the lane then stops, leaving
+    that item and the ones behind it unfinished (they are never committed, so they are
+    delivered again).
     """
 
     def __init__(
         self,
         count: int,
-        run: Callable[[T], Awaitable[bool]],
+        run: Callable[[T], Awaitable[bool | None]],
         done: Callable[[T], None],
     ) -> None:
         self._lanes = [_Lane[T]() for _ in range(count)]
@@ -76,10 +78,12 @@ class Lanes(Generic[T]):
         try:
             while queue:
                 item = queue[0]
-                if not await run(item):
+                outcome = await run(item)
+                if outcome is False:
                     return
                 queue.popleft()
-                done(item)
+                if outcome:
+                    done(item)
         finally:
             lane.task = None
 

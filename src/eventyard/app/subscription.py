@@ -7,7 +7,8 @@ not when the first event arrives. :func:`inspect_handler` reads the handler's si
 - the first parameter's annotation is the event type: a registered typed event (a
   ``msgspec.Struct`` or pydantic model), ``list[T]`` for a batch handler, ``Envelope`` for
   the whole CloudEvent, ``bytes`` for the raw record value, or nothing (the envelope);
-- a second parameter, if any, receives the :class:`~eventyard.app.context.Context`;
+- a second parameter, if any, receives the :class:`~eventyard.app.context.Context` (a batch
+  handler: a list of them, one per event, in the same order);
 - ``async def`` handlers run on the event loop, in the lane task of their key
   (:mod:`eventyard.app.lanes`); plain ``def`` handlers run there too, so they must not
   block: hand blocking work to ``asyncio.to_thread`` inside an ``async def`` handler.

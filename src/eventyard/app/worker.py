@@ -23,7 +23,8 @@ here is shared or locked (the one-owner rule). Its loop:
 A delay-tier worker (``tier`` set) reads that tier's topic and holds each record until its
 due time before dispatching it; records of one tier fall due in the order they were written.
 A batch handler's worker calls the handler once per fetched chunk of at most ``max_batch``
-events, in the loop itself, and retries the chunk in place.
+events, in the loop itself, and retries the chunk in place; a batch handler's context
+parameter receives one :class:`~eventyard.app.context.Context` per event, in event order.
 """
 
 from __future__ import annotations
@@ -37,10 +38,12 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from eventyard.app.breaker import BreakerState, CircuitBreaker
+from eventyard.app.context import Context
 from eventyard.app.deadletter import Failure, parse_dead_letter
 from eventyard.app.filters import compile_filter
 from eventyard.app.handling import Delivery, Handling
 from eventyard.app.lanes import Lanes
+from eventyard.app.outbox import Outbox
 from eventyard.app.stats import SubscriptionStats
 from eventyard.app.tracking import OffsetTracker
 from eventyard.errors import EventDecodeError, EventValidationError, GroupError
@@ -67,7 +70,7 @@ class WorkerServices:
     def __init__(
         self,
         publish: Callable[[str, list[Outgoing]], Awaitable[None]],
-        publish_results: Callable[[Any, Envelope], Awaitable[None]],
+        result_records: Callable[[Any, Envelope], dict[str, list[Outgoing]]],
         decode_envelope: Callable[[Message], Envelope],
         decoder_for: Callable[[Any], Callable[[Envelope], Any] | None],
         poll_timeout: float,
@@ -76,7 +79,7 @@ class WorkerServices:
         rng: random.Random,
     ) -> None:
         self.publish = publish
-        self.publish_results = publish_results
+        self.result_records = result_records
         self.decode_envelope = decode_envelope
         self.decoder_for = decoder_for
         self.poll_timeout = poll_timeout
@@ -106,11 +109,15 @@ class Worker:
         self._filter = compile_filter(subscription.filter) if subscription.filter else None
         breaker = CircuitBreaker(subscription.breaker) if subscription.breaker else None
         self._breaker = breaker
+        self._outbox: Outbox[Delivery] = Outbox(
+            services.publish, self._published, self._sleep, subscription.name
+        )
         self._handling = Handling(
             subscription,
             stats,
             services.publish,
-            services.publish_results,
+            services.result_records,
+            self._outbox,
             self._sleep,
             services.rng,
             breaker,
@@ -221,6 +228,7 @@ class Worker:
                 )
                 await asyncio.wait(pending)
         self._lanes.clear()
+        await self._outbox.flushed()
         try:
             await self._commit(force=True)
         finally:
@@ -290,6 +298,10 @@ class Worker:
                 self._claimed.discard(item.envelope.id)  # dead-lettered or delayed: not done
         self._room.set()
 
+    def _published(self, items: list[Delivery]) -> None:
+        for item in items:
+            self._finished(item)
+
     async def _accept_due(self, messages: Any) -> None:
         for message in messages:
             due = parse_dead_letter(message)
@@ -341,12 +353,21 @@ class Worker:
         events = [item.event for item in items]
         while True:
             try:
-                result = sub.handler(events)
+                if sub.shape.wants_context:
+                    contexts = [
+                        Context(item.envelope, item.message, item.attempt, sub.group)
+                        for item in items
+                    ]
+                    result = sub.handler(events, contexts)
+                else:
+                    result = sub.handler(events)
                 if sub.shape.is_async:
                     call = asyncio.ensure_future(_bounded(result, sub.timeout))
                     if not await self._finish_or_abandon(call):
                         return False
                     result = call.result()
+                cause = items[-1].envelope
+                records = None if result is None else self._s.result_records(result, cause)
             except Exception as exc:
                 self.stats.failed += len(items)
                 attempt = items[0].attempt
@@ -363,8 +384,8 @@ class Worker:
                     if not await self._handling.dead_letter(item.message, failure):
                         return False
                 return True
-            if result is not None:
-                await self._s.publish_results(result, items[-1].envelope)
+            if records and not await self._outbox.send(records):
+                return False
             self.stats.handled += len(items)
             for item in items:
                 item.handled = True
