@@ -31,6 +31,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from eventyard.app.breaker import BreakerState, CircuitBreaker
 from eventyard.app.context import Context
 from eventyard.app.deadletter import Failure, dead_letter, retry_record
@@ -50,28 +52,33 @@ Publisher = Callable[[str, list[Outgoing]], Awaitable[None]]
 Sleeper = Callable[[float], Awaitable[bool]]
 
 
-class Delivery:
-    """One fetched event on its way through the handler."""
+class Delivery(msgspec.Struct, gc=False):
+    """One fetched event on its way through the handler.
 
-    __slots__ = (
-        "attempt",
-        "envelope",
-        "event",
-        "first_failure_ms",
-        "handled",
-        "message",
-        "origin",
-    )
+    A ``msgspec.Struct`` without GC tracking: up to ``max_in_flight`` of them are alive at
+    once, and as tracked objects they set off a young-generation collection every 700 or so,
+    about 5% of a no-op handler's time. Nothing refers back to a delivery (a handler sees
+    its event and a ``Context``, never the delivery), so it can close no reference cycle.
+    ``origin`` is where the event was first read (``None``: this record's own place).
+    ``handled`` is set when the handler succeeded (not when the event was dead-lettered or
+    delayed).
+    """
 
-    def __init__(self, message: Message, envelope: Envelope, event: Any) -> None:
-        self.message = message
-        self.envelope = envelope
-        self.event = event
-        self.attempt = 1
-        self.first_failure_ms = 0
-        self.handled = False
-        """Set when the handler succeeded (not when the event was dead-lettered or delayed)."""
-        self.origin = (message.topic, message.partition, message.offset)
+    message: Message
+    envelope: Envelope
+    event: Any
+    attempt: int = 1
+    first_failure_ms: int = 0
+    handled: bool = False
+    first_read: tuple[str, int, int] | None = None
+
+    @property
+    def origin(self) -> tuple[str, int, int]:
+        """Topic, partition and offset where the event was first read (before any tier)."""
+        if self.first_read is not None:
+            return self.first_read
+        message = self.message
+        return (message.topic, message.partition, message.offset)
 
 
 class Handling:

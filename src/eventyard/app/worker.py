@@ -316,7 +316,7 @@ class Worker:
             (item,) = items
             item.attempt = due.next_attempt or 2
             item.first_failure_ms = due.first_failure_ms
-            item.origin = (due.original_topic, due.original_partition, due.original_offset)
+            item.first_read = (due.original_topic, due.original_partition, due.original_offset)
             self._lanes.push(item, message.key)
 
     async def _unseen(self, items: list[Delivery]) -> list[Delivery]:
