@@ -15,7 +15,14 @@ from kio.schema.errors import ErrorCode
 from kio.serial import entity_writer
 
 from eventyard.broker import Broker, BrokerConfig
-from eventyard.protocols.kafka.registry import RequestContext, load_all, lookup, supported
+from eventyard.protocols.kafka.registry import (
+    RequestContext,
+    load_all,
+    lookup,
+    register,
+    route,
+    supported,
+)
 
 with warnings.catch_warnings():
     # kafka-python loads its schemas with a deprecated importlib.resources call.
@@ -70,6 +77,45 @@ async def test_lists_exactly_the_registered_handlers(broker: Broker, version: in
     assert listed == supported()
     assert listed[API_VERSIONS] == (0, 3)
     assert {3, 19, 20} <= listed.keys()
+
+
+def test_apis_of_the_old_message_formats_are_advertised_from_version_0() -> None:
+    load_all()
+    served = supported()
+    assert {key: served[key] for key in (0, 1, 2, 8, 9, 19, 20)} == {
+        0: (0, 8),
+        1: (0, 11),
+        2: (0, 5),
+        8: (0, 7),
+        9: (0, 5),
+        19: (0, 4),
+        20: (0, 4),
+    }
+    assert all(low == 0 for low, _ in served.values()), "older librdkafka needs minimum 0"
+
+
+def test_every_advertised_version_has_a_handler_and_a_codec() -> None:
+    load_all()
+    for key, (low, high) in supported().items():
+        for version in range(low, high + 1):
+            entry = route(key, version)
+            assert entry is not None, (key, version)
+            assert entry.codec.flexible(key, version) in (True, False)
+
+
+async def _no_handler(ctx: RequestContext, request: Any) -> Any:
+    raise AssertionError("never registered")
+
+
+@pytest.mark.parametrize(
+    ("low", "high"), [(5, 9), (0, 0), (10, 12), (3, 2)], ids=["overlap", "same", "gap", "empty"]
+)
+def test_a_range_that_does_not_extend_the_served_one_is_refused(low: int, high: int) -> None:
+    load_all()
+    before = supported()
+    with pytest.raises(ValueError):
+        register(0, low, high)(_no_handler)
+    assert supported() == before
 
 
 def test_version_4_is_not_served() -> None:

@@ -3,9 +3,11 @@
 A recording proxy sits between real clients (kafka-python and confluent-kafka) and a real
 ``eventyard serve`` subprocess, which advertises the proxy's address so every connection the
 clients open goes through it. The clients create a topic, produce with the idempotent
-producer, consume in a group, commit and leave; the proxy keeps every request frame they sent
-(the ApiVersions, Metadata, Produce, Fetch, ListOffsets, group and offset requests of two
-client libraries, flexible versions and not).
+producer, consume in a group, commit and leave; kafka-python also runs as a 0.8.2 and a
+0.10.0 client (Produce v0/v2 with message sets, Fetch v0/v2, ListOffsets v0, OffsetCommit
+v1/v2). The proxy keeps every request frame they sent (the ApiVersions, Metadata, Produce,
+Fetch, ListOffsets, group and offset requests of two client libraries, flexible versions and
+not, old versions and new).
 
 Each captured frame is then mutated by a seeded random loop (a bounded count, so the test is
 repeatable and quick): bytes flipped, replaced, inserted or deleted, the frame cut short, its
@@ -14,8 +16,9 @@ server on its own connection, the sender then half-closes. The server must, for 
 with well-formed frames carrying the request's correlation id (a response that decodes with
 the schema of the request's api and version, error codes allowed), or close the connection,
 or still be serving the request when the sender gives up (a Fetch or JoinGroup decoded with a
-long wait is a valid request). Afterwards the server process is still running and a fresh
-client still produces and consumes through it.
+long wait is a valid request). Answers to the versions kio lacks are decoded with
+kafka-python's classes, the library that serves them. Afterwards the server process is still
+running and a fresh client still produces and consumes through it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import random
 import socket
 import struct
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +38,17 @@ from typing import Any
 import pytest
 from kio.index import load_response_schema
 from kio.serial import entity_reader
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from kafka.protocol.admin import CreateTopicsResponse, DeleteTopicsResponse
+    from kafka.protocol.consumer import (
+        FetchResponse,
+        ListOffsetsResponse,
+        OffsetCommitResponse,
+        OffsetFetchResponse,
+    )
+    from kafka.protocol.producer import ProduceResponse
 
 from tests.protocols.kafka.conftest import free_port, start_server, stop_server
 
@@ -49,6 +64,16 @@ ANSWER_TIMEOUT_S = 4.0
 TOPIC = "fuzz-captured"
 _SIZE = struct.Struct(">i")
 _HEADER = struct.Struct(">hhi")
+OLD_RESPONSES: dict[int, tuple[int, Any]] = {
+    0: (3, ProduceResponse),
+    1: (4, FetchResponse),
+    2: (1, ListOffsetsResponse),
+    8: (2, OffsetCommitResponse),
+    9: (1, OffsetFetchResponse),
+    19: (2, CreateTopicsResponse),
+    20: (1, DeleteTopicsResponse),
+}
+"""The APIs served below kio's oldest version: that version, and kafka-python's response."""
 
 
 # -- capturing --------------------------------------------------------------------------
@@ -156,6 +181,40 @@ def _kafka_python_session(bootstrap: str) -> None:
     assert seen == 20
 
 
+def _old_kafka_python_session(bootstrap: str, api_version: tuple[int, ...]) -> None:
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka.structs import OffsetAndMetadata
+
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap,
+        api_version=api_version,
+        enable_idempotence=False,
+        compression_type="gzip",
+    )
+    for i in range(5):
+        producer.send(TOPIC, key=b"old%d" % i, value=b"old %d" % i, partition=0)
+    producer.flush(10)
+    producer.close(5)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        api_version=api_version,
+        group_id=f"fuzz-old-{api_version}",
+        enable_auto_commit=False,
+        consumer_timeout_ms=5000,
+    )
+    partition = TopicPartition(TOPIC, 0)
+    consumer.assign([partition])
+    consumer.seek_to_beginning(partition)
+    seen = 0
+    for _ in consumer:
+        seen += 1
+        if seen == 5:
+            break
+    consumer.commit({partition: OffsetAndMetadata(seen, "", -1)})
+    consumer.close()
+    assert seen == 5
+
+
 def _confluent_session(bootstrap: str) -> None:
     from confluent_kafka import Consumer, Producer
 
@@ -215,6 +274,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     try:
         _kafka_python_session(f"127.0.0.1:{proxy_port}")
         _confluent_session(f"127.0.0.1:{proxy_port}")
+        _old_kafka_python_session(f"127.0.0.1:{proxy_port}", (0, 8, 2))
+        _old_kafka_python_session(f"127.0.0.1:{proxy_port}", (0, 10, 0))
         frames = tuple(_distinct(proxy.recording.frames()))
         yield Served(process, port, f"127.0.0.1:{proxy_port}", frames)
     finally:
@@ -387,6 +448,10 @@ def _check(frame: bytes, reply: Reply) -> None:
     assert answered == correlation_id
     if api_key == 18:
         return  # ApiVersions may answer an unsupported version in a v0 body
+    oldest_kio, old_response = OLD_RESPONSES.get(api_key, (0, None))
+    if version < oldest_kio:
+        old_response.decode(reply.frames[0], version=version, header=True)
+        return
     response_type = load_response_schema(api_key, version)
     flexible = response_type.__flexible__
     body_at = 4 + (1 if flexible else 0)  # response header v1 adds empty tagged fields
@@ -402,6 +467,9 @@ def test_clients_were_captured(served: Served) -> None:
     # ApiVersions, Metadata, Produce, Fetch, ListOffsets, FindCoordinator, JoinGroup,
     # SyncGroup, OffsetCommit, OffsetFetch, LeaveGroup, InitProducerId, CreateTopics.
     assert {18, 3, 0, 1, 2, 10, 11, 14, 8, 9, 13, 22, 19} <= keys
+    versions = {_HEADER.unpack_from(frame, 4)[:2] for frame in served.frames}
+    # The old versions: Produce v0 and v2 (message sets), Fetch v0 and v2, ListOffsets v0.
+    assert {(0, 0), (0, 2), (1, 0), (1, 2), (2, 0)} <= versions
     assert len(served.frames) >= 30
 
 

@@ -76,8 +76,8 @@ def test_registered_versions() -> None:
     assert served[SYNC] == (0, 3)
     assert served[HEARTBEAT] == (0, 3)
     assert served[LEAVE] == (0, 3)
-    assert served[COMMIT] == (2, 7)
-    assert served[FETCH] == (1, 5)
+    assert served[COMMIT] == (0, 7)
+    assert served[FETCH] == (0, 5)
     assert served[DESCRIBE] == (0, 5)
     assert served[LIST] == (0, 4)
 

@@ -1,4 +1,7 @@
-"""CreateTopics (API key 19), versions 2-4 (kio's oldest is 2): create topics from clients.
+"""CreateTopics (API key 19), versions 0-4: create topics from clients.
+
+Versions 2-4 are kio's, 0-1 kafka-python's (kio's oldest is 2); both run the same checks and
+creation. v1 adds ``validate_only`` and per-topic error messages; v0 answers codes only.
 
 Each topic is created with its ``configs`` read by Kafka name (``TopicConfig.from_kafka``):
 unknown names and bad values are INVALID_CONFIG. ``num_partitions`` -1 means the broker's
@@ -22,10 +25,12 @@ from kio.schema.errors import ErrorCode
 from eventyard.broker import TopicConfig
 from eventyard.broker.topics import validate_topic_name
 from eventyard.errors import EventyardError, TopicExistsError
+from eventyard.protocols.kafka.apis import _kafka_python
 from eventyard.protocols.kafka.apis._entities import build, error_code, response_module
+from eventyard.protocols.kafka.codecs import KafkaPython
 from eventyard.protocols.kafka.registry import RequestContext, register
 
-__all__ = ["create_topics"]
+__all__ = ["create_topics", "create_topics_v0"]
 
 API_KEY = 19
 
@@ -38,10 +43,12 @@ class _Refused(Exception):
         self.code = code
 
 
-@register(API_KEY, 2, 4)
-async def create_topics(ctx: RequestContext, request: Any) -> Any:
-    """Create each requested topic (or only validate), answering per topic."""
-    module = response_module(API_KEY, ctx.api_version)
+async def _results(ctx: RequestContext, request: Any) -> list[tuple[str, ErrorCode, str | None]]:
+    """Create (or only validate) each requested topic: its name, error code and message.
+
+    ``request`` is either library's entity (the field names are Kafka's; v0 has no
+    ``validate_only`` and kafka-python reads it as false).
+    """
     counts = Counter(topic.name for topic in request.topics)
     results = []
     for topic in request.topics:
@@ -54,12 +61,34 @@ async def create_topics(ctx: RequestContext, request: Any) -> Any:
             code, message = exc.code, str(exc)
         except EventyardError as exc:
             code, message = error_code(exc), str(exc)
-        results.append(
-            build(
-                module.CreatableTopicResult, name=topic.name, error_code=code, error_message=message
-            )
-        )
-    return build(load_response_schema(API_KEY, ctx.api_version), topics=tuple(results))
+        results.append((topic.name, code, message))
+    return results
+
+
+@register(API_KEY, 2, 4)
+async def create_topics(ctx: RequestContext, request: Any) -> Any:
+    """Create each requested topic (or only validate), answering per topic."""
+    module = response_module(API_KEY, ctx.api_version)
+    results = tuple(
+        build(module.CreatableTopicResult, name=name, error_code=code, error_message=message)
+        for name, code, message in await _results(ctx, request)
+    )
+    return build(load_response_schema(API_KEY, ctx.api_version), topics=results)
+
+
+_V0 = KafkaPython(_kafka_python.CreateTopicsRequest, _kafka_python.CreateTopicsResponse)
+
+
+@register(API_KEY, 0, 1, codec=_V0)
+async def create_topics_v0(ctx: RequestContext, request: Any) -> Any:
+    """CreateTopics v0-1: the same creation, answered with kafka-python's entities."""
+    response = _kafka_python.CreateTopicsResponse
+    return response(
+        topics=[
+            response.CreatableTopicResult(name=name, error_code=code, error_message=message)
+            for name, code, message in await _results(ctx, request)
+        ]
+    )
 
 
 async def _create(ctx: RequestContext, topic: Any, validate_only: bool) -> None:
