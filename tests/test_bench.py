@@ -318,10 +318,13 @@ def test_app_handlers_handle_and_commit_everything(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == [], "the app scenarios left their data behind"
 
 
-def test_demo_latency_times_every_alert_and_cleans_up(tmp_path: Path) -> None:
+@pytest.mark.parametrize("single_process", [True, False], ids=["single-process", "processes"])
+def test_demo_latency_times_every_alert_and_cleans_up(tmp_path: Path, single_process: bool) -> None:
     events = market(600)
     assert len(events) == 600 and len(market()) > 10_000
-    run = asyncio.run(demo_latencies(tmp_path / "demo", events, 2000))
+    run = asyncio.run(
+        demo_latencies(tmp_path / "demo", events, 2000, single_process=single_process)
+    )
     assert run.events == 600
     assert run.latencies and all(0 < latency < 30 for latency in run.latencies)
     assert 0 < run.fed_s <= run.drained_s

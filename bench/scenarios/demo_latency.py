@@ -1,32 +1,36 @@
 """Listing-to-alert latency of the `eventyard demo` deal-sourcing pipeline at a paced 1,000
-listing events a second, in one process on the embedded broker (the issue's target: p99 under
-50 ms).
+listing events a second, in both of its modes: worker processes against `eventyard serve`
+(the demo's default, what a user of `eventyard demo` sees) and one process on the embedded
+broker (`--single-process`). The issue's target, p99 under 50 ms, holds for both: the figure
+is the higher of the two p99s, and the notes give each mode's.
 
-The pipeline is built as `eventyard demo --single-process` builds it (`Pipeline(PipelineConfig(
-single_process=True, ...))`): a fresh embedded broker with the pipeline's own settings, the
-seven topics of three partitions, the six stages (comps, valuation, scoring, matching, alerts
-with a JSON-lines alert channel, the SQLite deal board) as apps in this process's event loop,
-with the shipped example buy-boxes. The market is the whole Ames one the demo replays:
-`load_sales()` and `simulate_market(sales, seed=7)`, 11,154 listing changes of 2,930 sales
-(the quick run takes the first 1,500). After the stages have joined their groups (a one-second
-settle), the feed publishes the changes in market order at 1,000 a second, whatever their
-market times (`feed(..., rate=1000)`: change *i* is due at start + *i* / 1,000 s and goes out
-when due, in one `publish_many` call with any others already due), so the full run lasts
-about 11 s. The valuation stage retrains its gradient-boosted model in a worker thread every
-200 closed sales meanwhile, as it does in the demo; each retrain is part of the load.
+Each mode's pipeline is built as `eventyard demo` builds it (`Pipeline(PipelineConfig(...))`):
+a fresh broker with the pipeline's own settings (`eventyard serve` on a loopback port, or the
+embedded broker in this process), the seven topics of three partitions, the six stages
+(comps, valuation, scoring, matching, alerts with a JSON-lines alert channel, the SQLite deal
+board) as six worker processes or as apps in this process's event loop, with the shipped
+example buy-boxes. The market is the whole Ames one the demo replays: `load_sales()` and
+`simulate_market(sales, seed=7)`, 11,154 listing changes of 2,930 sales (the quick run takes
+the first 1,500). Once every stage and retry tier has joined its group (`Pipeline.wait_ready`)
+and a one-second settle, the feed publishes the changes in market order at 1,000 a second,
+whatever their market times (`feed(..., rate=1000)`: change *i* is due at start + *i* /
+1,000 s and goes out when due, in one `publish_many` call with any others already due), so
+the full run lasts about 11 s. The valuation stage retrains its gradient-boosted model in its
+training process every 200 closed sales meanwhile (one retrain at a time), as it does in the
+demo; the retrains are part of the load, on the same cores.
 
 Each alert's latency runs from the `listings` record of the change that caused it to the
 `AlertSent` record on the `alerts` topic: the two envelopes' `time` attributes (CloudEvents
-time, microseconds, taken from the wall clock as each record is built and published; the
-record timestamps are the same clock in milliseconds). An `AlertSent` names its listing and
-the change's market time (`ListingKey`, `At`), which together identify one change of the
-market. Both topics are read back after the pipeline has caught up (every stage committed to
-the end of its topics), so measuring adds no consumer to the run. Every alert counts: there is
-no warm-up to drop, since the first alerts come only once closed sales exist to compare with,
-and the first model's training is part of what a user sees. The figure is the 99th percentile
-(nearest rank); the notes give the median, the maximum, the number of alerts and how closely
-the feed kept its pace. A run whose feed fell more than 10% (plus 50 ms) behind its schedule
-is an error, not a figure.
+time, microseconds, taken from the wall clock as each record is built and published, by the
+feed and by the alerts stage, both on this machine's clock). An `AlertSent` names its listing
+and the change's market time (`ListingKey`, `At`), which together identify one change of the
+market. Both topics are read back after the pipeline has caught up (every stage and retry
+tier committed to the end of its topics), so measuring adds no consumer to the run. Every
+alert counts: there is no warm-up to drop, since the first alerts come only once closed sales
+exist to compare with, and the first model's training is part of what a user sees. Each p99
+is the 99th percentile (nearest rank); the notes give the median, the maximum, the number of
+alerts and how closely the feed kept its pace. A run whose feed fell more than 10% (plus
+50 ms) behind its schedule is an error, not a figure.
 """
 
 from __future__ import annotations
@@ -49,11 +53,11 @@ from eventyard.demo.events import DEMO_REGISTRY, AlertSent, ListingChanged
 from eventyard.demo.market import simulate_market
 from eventyard.demo.pipeline import Pipeline, PipelineConfig, feed
 from eventyard.demo.session import EXAMPLE_BUYBOXES
-from eventyard.demo.stages import StageSettings
+from eventyard.demo.settings import StageSettings
 from eventyard.events import decode
 from eventyard.transports import Transport
 
-__all__ = ["SCENARIO", "DemoRun", "demo_latencies", "market"]
+__all__ = ["MODES", "SCENARIO", "DemoRun", "demo_latencies", "market"]
 
 RATE = 1_000
 """Listing events a second."""
@@ -62,7 +66,10 @@ SEED = 7
 """The market's seed (the demo's default)."""
 
 SETTLE_S = 1.0
-"""How long the stages get to join their groups before the feed starts."""
+"""How long the stages get after joining their groups before the feed starts."""
+
+MODES = ("processes", "single process")
+"""The demo's two modes, its default first."""
 
 T = TypeVar("T")
 
@@ -85,8 +92,10 @@ def market(limit: int | None = None) -> list[ListingChanged]:
     return events if limit is None else events[:limit]
 
 
-async def demo_latencies(directory: Path, events: Sequence[ListingChanged], rate: float) -> DemoRun:
-    """Run the single-process pipeline in ``directory`` (removed afterwards), feed it
+async def demo_latencies(
+    directory: Path, events: Sequence[ListingChanged], rate: float, *, single_process: bool
+) -> DemoRun:
+    """Run the pipeline in ``directory`` (removed afterwards) in one of its modes, feed it
     ``events`` at ``rate`` a second and return every alert's latency (module docstring)."""
     work = directory / "work"
     settings = StageSettings(
@@ -95,10 +104,13 @@ async def demo_latencies(directory: Path, events: Sequence[ListingChanged], rate
         channels=(f"jsonl:{work / 'alerts.jsonl'}",),
         seed=SEED,
     )
-    pipeline = Pipeline(PipelineConfig(data_dir=directory, settings=settings, single_process=True))
+    pipeline = Pipeline(
+        PipelineConfig(data_dir=directory, settings=settings, single_process=single_process)
+    )
     try:
         await pipeline.start()
         assert pipeline.feed_app is not None
+        await pipeline.wait_ready()
         await asyncio.sleep(SETTLE_S)
         started = time.monotonic()
         await feed(pipeline.feed_app, events, speed=0, rate=rate)
@@ -129,40 +141,61 @@ async def _times(transport: Transport, topic: str, event_type: type[T]) -> list[
     return out
 
 
-def _run(settings: Settings) -> Measurement:
-    events = market(None if not settings.quick else 1_500)
-    run = asyncio.run(demo_latencies(settings.workdir / "demo-latency", events, RATE))
-    schedule = (len(events) - 1) / RATE
+def _checked(run: DemoRun, events: int, mode: str) -> DemoRun:
+    schedule = (events - 1) / RATE
     if run.fed_s > schedule * 1.1 + 0.05:
         raise RuntimeError(
-            f"the feed fell behind: {len(events):,} events took {run.fed_s:.2f} s, "
+            f"{mode}: the feed fell behind: {events:,} events took {run.fed_s:.2f} s, "
             f"{schedule:.2f} s at {RATE:,}/s"
         )
-    if run.events != len(events):
-        raise RuntimeError(f"{run.events:,} listing records, {len(events):,} were fed")
+    if run.events != events:
+        raise RuntimeError(f"{mode}: {run.events:,} listing records, {events:,} were fed")
     if not run.latencies:
-        raise RuntimeError("the pipeline sent no alerts")
-    p50, p99 = percentile(run.latencies, 0.5) * 1000, percentile(run.latencies, 0.99) * 1000
-    worst = max(run.latencies) * 1000
-    notes = (
-        f"{len(events):,} Ames listing changes fed at {RATE:,}/s in {run.fed_s:.2f} s "
-        f"(schedule {schedule:.2f} s), all stages caught up {run.drained_s:.2f} s after the "
-        f"first publish; {len(run.latencies):,} alerts, listing-to-alert p50 {p50:.1f} ms, "
-        f"p99 {p99:.1f} ms, max {worst:.1f} ms (one process, embedded broker)",
-    )
-    return Measurement(
-        figure=Figure(p99, "ms"),
-        notes=notes,
-        details={
-            "p50_ms": p50,
-            "p99_ms": p99,
-            "max_ms": worst,
-            "alerts": float(len(run.latencies)),
-            "events": float(len(events)),
-            "fed_s": run.fed_s,
-            "drained_s": run.drained_s,
-        },
-    )
+        raise RuntimeError(f"{mode}: the pipeline sent no alerts")
+    return run
+
+
+def _run(settings: Settings) -> Measurement:
+    events = market(None if not settings.quick else 1_500)
+    schedule = (len(events) - 1) / RATE
+    notes = []
+    details: dict[str, float] = {"events": float(len(events))}
+    worst = 0.0
+    for mode in MODES:
+        run = _checked(
+            asyncio.run(
+                demo_latencies(
+                    settings.workdir / f"demo-latency-{mode.replace(' ', '-')}",
+                    events,
+                    RATE,
+                    single_process=mode == "single process",
+                )
+            ),
+            len(events),
+            mode,
+        )
+        p50 = percentile(run.latencies, 0.5) * 1000
+        p99 = percentile(run.latencies, 0.99) * 1000
+        top = max(run.latencies) * 1000
+        worst = max(worst, p99)
+        notes.append(
+            f"{mode}: {len(events):,} Ames listing changes fed at {RATE:,}/s in "
+            f"{run.fed_s:.2f} s (schedule {schedule:.2f} s), all stages caught up "
+            f"{run.drained_s:.2f} s after the first publish; {len(run.latencies):,} alerts, "
+            f"listing-to-alert p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {top:.1f} ms"
+        )
+        prefix = mode.replace(" ", "_")
+        details.update(
+            {
+                f"{prefix}_p50_ms": p50,
+                f"{prefix}_p99_ms": p99,
+                f"{prefix}_max_ms": top,
+                f"{prefix}_alerts": float(len(run.latencies)),
+                f"{prefix}_fed_s": run.fed_s,
+                f"{prefix}_drained_s": run.drained_s,
+            }
+        )
+    return Measurement(figure=Figure(worst, "ms"), notes=tuple(notes), details=details)
 
 
 SCENARIO = Scenario(

@@ -274,6 +274,35 @@ async def test_batch_handler_receives_lists(transport: str) -> None:
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_batch_handlers_dead_letter_is_redriven_as_a_batch_of_one(transport: str) -> None:
+    app = new_app()
+    broken = {"on": True}
+    calls: list[tuple[list[int], list[int]]] = []
+
+    @app.subscribe("orders", group="bulk", retry=RetryPolicy(max_attempts=1))
+    def handle(orders: list[Order], contexts: list[Context]) -> None:
+        calls.append(([o.n for o in orders], [c.attempt for c in contexts]))
+        if broken["on"]:
+            raise Flaky("down")
+
+    async with AppHarness(app, transport) as harness:
+        await harness.app.publish_many("orders", [Order("c", i) for i in range(3)])
+        await harness.settle()
+        from eventyard.app.dlq import DeadLetterQueue
+
+        queue = DeadLetterQueue(harness.transport, dlq_topic("orders", "bulk"))
+        assert len(await queue.pending()) == 3
+        broken["on"] = False
+        calls.clear()
+        assert (await queue.redrive()).redriven == 3
+        await harness.settle()
+        assert await queue.pending() == []
+    assert sorted(n for events, _ in calls for n in events) == [0, 1, 2]
+    assert [len(events) for events, _ in calls] == [1, 1, 1], calls
+    assert harness.stats("bulk").dead_lettered == 3
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_batch_handler_context_is_one_per_event(transport: str) -> None:
     app = new_app()
     seen: list[tuple[int, str, int, str, int]] = []

@@ -1,7 +1,8 @@
 """A second alert channel added later gets the alerts of the matches since a chosen time.
 
 :func:`eventyard.demo.channels.add_alert_channel` positions a new group on ``matches`` by
-record timestamp and runs an alerts stage for the channel; what the channel sends must be
+record timestamp and runs an alerts stage for the channel (in this process on the embedded
+broker, as a worker process of its own with worker processes); what the channel sends must be
 exactly a fresh :class:`~eventyard.demo.alerts.AlertPolicy` replayed over the matches
 published at or after that time, and nothing of the matches before it. Checked on the
 embedded broker (``--single-process``) and on ``eventyard serve`` with worker processes.
@@ -89,6 +90,7 @@ async def test_a_channel_added_later_replays_from_a_time_embedded(tmp_path: Path
         channel = await add_alert_channel(pipeline, "late", f"jsonl:{file}", since_ms)
         try:
             assert channel.group == "alerts-late" and not channel.resumed
+            assert channel.app is not None and channel.worker is None  # in this process
             assert channel.positions == first_at_or_after(so_far["matches"], since_ms)
             await feed(pipeline.feed_app, events[thirds * 2 :], speed=0)  # and then live
             await pipeline.wait_done()
@@ -126,11 +128,15 @@ async def test_a_channel_added_later_replays_from_a_time_on_serve(tmp_path: Path
         channel = await add_alert_channel(pipeline, "backoffice", f"jsonl:{file}", since_ms)
         try:
             assert not channel.resumed
+            # a worker process of its own, like every stage in processes mode
+            assert channel.app is None and channel.worker == "alerts-backoffice"
+            assert "alerts-backoffice" in pipeline.worker_pids()
             assert channel.positions == first_at_or_after(matched, since_ms)
             await channel.wait_caught_up()
             await pipeline.wait_done()
         finally:
             await channel.stop()
+        assert "alerts-backoffice" not in pipeline.worker_pids()
         assert time.monotonic() - started < 30
         topics = await read_topics(transport_of(pipeline), ["matches", "alerts"])
     finally:

@@ -4,8 +4,10 @@ search radius, nearest-then-newest ordering, and speed over the whole Ames marke
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 
+import msgspec
 import pytest
 
 from eventyard.demo.comps import CompIndex, haversine_km
@@ -157,3 +159,26 @@ def test_whole_market_is_fast_and_never_looks_ahead() -> None:
     assert queries > 1000
     # ~1,000 listings; the demo makes ~12k queries, so under 0.5 s here leaves room
     assert elapsed < 0.5
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon", "east"),
+    [(42.03, 179.995, True), (42.03, -179.995, False), (89.99, 10.0, True), (-89.99, 0.0, False)],
+)
+def test_the_search_box_drops_no_sale_within_reach(lat: float, lon: float, east: bool) -> None:
+    """Across the antimeridian and next to a pole, where longitude degrees are short, every
+    sale within the radius is found, as a brute-force haversine says (and none beyond)."""
+    index = CompIndex()
+    step = 1.5 / (111.2 * math.cos(math.radians(lat)))  # about 1.5 km of longitude
+    added = []
+    for i, degrees in enumerate((step / 2, step, 2 * step, 90.0)):
+        there = lon + degrees if east else lon - degrees
+        there = (there + 180.0) % 360.0 - 180.0
+        added.append(
+            msgspec.structs.replace(sale(f"S{i}", "2008-01-10"), Latitude=lat, Longitude=there)
+        )
+        index.add(added[-1])
+    subject = msgspec.structs.replace(listing(), Latitude=lat, Longitude=lon)
+    found = {comp.ListingKey for comp in index.comps_for(subject, "2008-06-15", max_km=2.0)}
+    within = {s.ListingKey for s in added if haversine_km(lat, lon, s.Latitude, s.Longitude) <= 2.0}
+    assert within and found == within

@@ -3,6 +3,8 @@ CloudEvents record codec in both content modes, frozen and keyword-only."""
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 import pytest
 
@@ -15,6 +17,7 @@ from eventyard.demo.events import (
     ListingChanged,
     ListingValued,
     ModelTrained,
+    listing_problem,
 )
 from eventyard.errors import EventValidationError
 from eventyard.events import decode, default_registry, encode, new_envelope
@@ -138,3 +141,32 @@ def test_events_are_frozen_and_keyword_only() -> None:
         LISTING.ListPrice = 1  # type: ignore[misc]
     with pytest.raises(TypeError):
         ModelTrained(1, "2010-01-01T00:00:00Z", 3)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ({"ChangeType": "Sold"}, "ChangeType: not a RESO change type"),
+        ({"StandardStatus": "Gone"}, "StandardStatus: not a RESO status"),
+        ({"ModificationTimestamp": "yesterday"}, "ModificationTimestamp: not an RFC 3339"),
+        ({"ListPrice": 0}, "ListPrice: must be positive: 0"),
+        ({"OriginalListPrice": -1}, "OriginalListPrice: must be positive"),
+        ({"LivingArea": 0.0}, "LivingArea: must be positive"),
+        ({"BedroomsTotal": -1}, "BedroomsTotal: must not be negative"),
+        ({"Latitude": 91.0}, "Latitude: must be within -90..90"),
+        ({"Longitude": -181.0}, "Longitude: must be within -180..180"),
+        ({"ClosePrice": 0}, "ClosePrice: must be positive"),
+        ({"ChangeType": "Closed", "StandardStatus": "Closed"}, "ClosePrice, CloseDate: required"),
+    ],
+)
+def test_an_impossible_listing_cannot_be_made_or_decoded(
+    changes: dict[str, object], says: str
+) -> None:
+    """The one validation (:func:`listing_problem`) is the type's own: constructing or
+    decoding such a listing fails with the reason, wherever it comes from."""
+    assert listing_problem(LISTING) is None
+    with pytest.raises(ValueError, match=re.escape(says)):
+        msgspec.structs.replace(LISTING, **changes)
+    document = {**msgspec.to_builtins(LISTING), **changes}
+    with pytest.raises(msgspec.ValidationError, match=re.escape(says)):
+        msgspec.json.decode(msgspec.json.encode(document), type=ListingChanged)

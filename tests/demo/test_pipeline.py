@@ -46,9 +46,10 @@ from eventyard.demo.events import (
     ModelTrained,
 )
 from eventyard.demo.market import simulate_market
-from eventyard.demo.pipeline import Pipeline, PipelineConfig, encode_settings, feed
+from eventyard.demo.pipeline import Pipeline, PipelineConfig, feed
 from eventyard.demo.session import EXAMPLE_BUYBOXES, DemoOptions, run_demo
-from eventyard.demo.stages import StageSettings, comped_estimate
+from eventyard.demo.settings import StageSettings
+from eventyard.demo.valuing import comped_estimate
 from eventyard.events import decode
 from eventyard.transports import EmbeddedTransport, Message, Transport
 
@@ -78,15 +79,12 @@ def make_pipeline(root: Path, *, single_process: bool = False, speed: float = SP
     settings = StageSettings(
         work_dir=work, buyboxes=buyboxes(), channels=(f"jsonl:{work / 'alerts.jsonl'}",)
     )
-    settings_file = work / "settings.json"
-    settings_file.write_bytes(encode_settings(settings))
     return Pipeline(
         PipelineConfig(
             data_dir=root,
             settings=settings,
             single_process=single_process,
             speed=speed,
-            settings_file=settings_file,
         )
     )
 

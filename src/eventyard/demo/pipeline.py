@@ -6,20 +6,25 @@ Two shapes, one set of stages (:mod:`eventyard.demo.stages`):
   port over its data directory, then one worker process per stage
   (``python -m eventyard.demo.worker``) on the Kafka transport, and feeds the market from
   this process. Stopping sends SIGTERM to every worker (each drains and commits) and then to
-  the server. A stage can be killed and restarted on its own (:meth:`Pipeline.restart`).
+  the server. A stage can be killed and restarted on its own (:meth:`Pipeline.restart`),
+  and more workers started later (:meth:`Pipeline.start_worker`: an alert channel's). The
+  workers read the run's :class:`~eventyard.demo.settings.StageSettings` from
+  ``<work dir>/settings.json``, which the pipeline writes.
 - **single process** (``--single-process``): the embedded broker in this process, every
   stage an app on it, the feed beside them.
 
 The feed (:func:`feed`) replays the market in event-time order: ``speed`` market days per
 wall-clock second (0: as fast as the pipeline takes them), or ``rate`` events per second
 whatever their market times (the load of ``bench/scenarios/demo_latency.py``). The run is
-done when the feed has published everything and every stage's group has committed up to the
-end of its topics (:mod:`eventyard.demo.progress`), twice in a row.
+done when the feed has published everything and every stage's group, and the group of each
+of its delay tiers, has committed up to the end of its topics (:mod:`eventyard.demo.progress`),
+twice in a row: an event waiting in a retry tier is not done.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import socket
@@ -30,20 +35,19 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-import msgspec
 
 from eventyard.app import App
 from eventyard.broker import Broker, BrokerConfig, TopicConfig
 from eventyard.broker.groups import GroupConfig
 from eventyard.demo.events import DEMO_REGISTRY, ListingChanged
 from eventyard.demo.progress import EmbeddedProgress, GroupProgress, KafkaProgress, Progress
-from eventyard.demo.stages import STAGES, TOPICS, StageSettings, build_stage
+from eventyard.demo.settings import StageSettings, write_settings
+from eventyard.demo.stageapp import TOPICS, retry_groups
+from eventyard.demo.stages import STAGES, build_stage
 from eventyard.errors import ConfigError, EventyardError
 from eventyard.transports import EmbeddedTransport, Outgoing
 
-__all__ = ["STAGE_TOPICS", "Pipeline", "PipelineConfig", "feed"]
+__all__ = ["DONE_GROUPS", "STAGE_TOPICS", "Pipeline", "PipelineConfig", "feed"]
 
 log = logging.getLogger("eventyard.demo")
 
@@ -58,6 +62,10 @@ STAGE_TOPICS: dict[str, tuple[str, ...]] = {
 }
 """The topics each stage's group reads (what its lag is measured over)."""
 
+DONE_GROUPS: dict[str, tuple[str, ...]] = {**STAGE_TOPICS, **retry_groups(STAGE_TOPICS)}
+"""What "caught up" is measured over: every stage's group and its delay tiers' groups, so
+a run does not end while an event waits in a retry tier."""
+
 DAY_SECONDS = 86_400.0
 
 
@@ -68,7 +76,6 @@ class PipelineConfig:
     single_process: bool = False
     speed: float = 40.0
     """Market days per second; 0 replays as fast as the pipeline takes it."""
-    settings_file: Path | None = None
     worker_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -161,6 +168,8 @@ class Pipeline:
         self._apps: dict[str, App] = {}
         self._server: subprocess.Popen[bytes] | None = None
         self._workers: dict[str, subprocess.Popen[bytes]] = {}
+        self._worker_args: dict[str, tuple[str, Path]] = {}
+        """Worker name -> its stage and settings file (to restart it as it was)."""
         self.bootstrap: str | None = None
         self.progress: Progress | None = None
         self.feed_app: App | None = None
@@ -168,6 +177,11 @@ class Pipeline:
     # -- starting ------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Start the broker, the stages and the feed's app, then freeze the garbage
+        collector's view of this process (``gc.freeze``): what exists by then (the market
+        to feed, the stages' restored state, the imported libraries) lives as long as the
+        run, and a full collection that walks it all stalls every stage of the process by
+        a hundred milliseconds or more. Later collections walk only what came after."""
         config = self.config
         config.data_dir.mkdir(parents=True, exist_ok=True)
         config.settings.work_dir.mkdir(parents=True, exist_ok=True)
@@ -175,6 +189,7 @@ class Pipeline:
             await self._start_in_process()
         else:
             await self._start_processes()
+        gc.freeze()
 
     async def _start_in_process(self) -> None:
         broker_config = BrokerConfig(
@@ -229,8 +244,11 @@ class Pipeline:
                 await setup.ensure_topic(topic, PARTITIONS)
         finally:
             await setup.close()
+        settings_file = write_settings(
+            self.config.settings, self.config.settings.work_dir / "settings.json"
+        )
         for name in STAGES:
-            self._spawn(name)
+            self._spawn(name, name, settings_file)
         self.feed_app = App(
             KafkaTransport(self.bootstrap, partitions=PARTITIONS),
             source="eventyard-demo/feed",
@@ -238,8 +256,9 @@ class Pipeline:
         )
         await self.feed_app.start()
 
-    def _spawn(self, name: str) -> None:
-        assert self.bootstrap is not None and self.config.settings_file is not None
+    def _spawn(self, name: str, stage: str, settings_file: Path) -> None:
+        assert self.bootstrap is not None
+        self._worker_args[name] = (stage, settings_file)
         log_path = self.config.settings.work_dir / f"{name}.log"
         env = {**os.environ, **self.config.worker_env}
         with log_path.open("ab") as log_file:
@@ -248,16 +267,36 @@ class Pipeline:
                     sys.executable,
                     "-m",
                     "eventyard.demo.worker",
-                    name,
+                    stage,
                     "--bootstrap",
                     self.bootstrap,
                     "--settings",
-                    str(self.config.settings_file),
+                    str(settings_file),
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=log_file,
                 env=env,
             )
+
+    def start_worker(self, name: str, stage: str, settings: StageSettings) -> None:
+        """Start one more worker process, ``name``, running ``stage`` with ``settings``
+        (processes mode): how an alert channel added later gets a process of its own. Its
+        log is ``<work dir>/<name>.log``; :meth:`stop_worker` stops it."""
+        if self.bootstrap is None:
+            raise ConfigError("worker processes need the pipeline started in processes mode")
+        if name in self._workers:
+            raise ConfigError(f"a worker named {name!r} is already running")
+        path = write_settings(settings, self.config.settings.work_dir / f"settings-{name}.json")
+        self._spawn(name, stage, path)
+
+    async def stop_worker(self, name: str) -> None:
+        """SIGTERM worker ``name`` and wait for it (it drains, commits and leaves its group);
+        nothing if it is not running (the pipeline stopped it already)."""
+        process = self._workers.pop(name, None)
+        if process is None:
+            return
+        process.terminate()
+        await asyncio.to_thread(process.wait)
 
     def kill(self, name: str) -> None:
         """SIGKILL the worker process of stage ``name`` (processes mode only)."""
@@ -266,8 +305,8 @@ class Pipeline:
         process.wait()
 
     def restart(self, name: str) -> None:
-        """Start stage ``name``'s worker again (after :meth:`kill`)."""
-        self._spawn(name)
+        """Start worker ``name`` again (after :meth:`kill`), as it was started."""
+        self._spawn(name, *self._worker_args[name])
 
     def worker_pids(self) -> dict[str, int]:
         return {name: p.pid for name, p in self._workers.items()}
@@ -278,25 +317,41 @@ class Pipeline:
         assert self.progress is not None
         return await self.progress.groups(STAGE_TOPICS)
 
+    async def wait_ready(self, poll: float = 0.1, timeout: float = 120.0) -> None:
+        """Wait until every stage and delay tier has joined its group (:data:`DONE_GROUPS`
+        stable, each with a member): from then on what the feed publishes is read at once.
+        In processes mode this is the workers' start (imports, restoring state, the
+        training process); ``EventyardError`` if a worker exits or time runs out."""
+        assert self.progress is not None
+        deadline = time.monotonic() + timeout
+        while not await self.progress.ready(DONE_GROUPS):
+            if time.monotonic() > deadline:
+                raise EventyardError("the pipeline's stages did not start in time")
+            self._check_workers()
+            await asyncio.sleep(poll)
+
     async def wait_done(
         self,
         on_tick: Callable[[list[GroupProgress]], Awaitable[None] | None] | None = None,
         poll: float = 0.25,
         timeout: float = 600.0,
     ) -> None:
-        """Wait until every stage has committed to the end of its topics, twice in a row."""
+        """Wait until every stage has committed to the end of its topics, and every delay
+        tier of every stage to the end of its tier's topic (:data:`DONE_GROUPS`), twice in a
+        row. ``on_tick`` gets the stages' progress (not the tiers') at each poll."""
+        assert self.progress is not None
         deadline = time.monotonic() + timeout
         settled = 0
         while settled < 2:
             if time.monotonic() > deadline:
                 raise EventyardError("the pipeline did not catch up in time")
             self._check_workers()
-            stages = await self.stage_progress()
+            groups = await self.progress.groups(DONE_GROUPS)
             if on_tick is not None:
-                result = on_tick(stages)
+                result = on_tick([g for g in groups if g.group in STAGE_TOPICS])
                 if result is not None:
                     await result
-            settled = settled + 1 if all(s.lag == 0 for s in stages) else 0
+            settled = settled + 1 if all(g.lag == 0 for g in groups) else 0
             await asyncio.sleep(poll)
 
     def _check_workers(self) -> None:
@@ -334,20 +389,3 @@ class Pipeline:
 async def _ensure(broker: Broker, topic: str) -> None:
     if topic not in {t.name for t in broker.list_topics()}:
         await broker.create_topic(topic, TopicConfig(partitions=PARTITIONS))
-
-
-def encode_settings(settings: StageSettings) -> bytes:
-    """The settings a worker process reads back (``--settings FILE``)."""
-    return msgspec.json.encode(_settings_document(settings))
-
-
-def _settings_document(settings: StageSettings) -> dict[str, Any]:
-    return {
-        "work_dir": str(settings.work_dir),
-        "buyboxes": [msgspec.to_builtins(b) for b in settings.buyboxes],
-        "retrain_every": settings.retrain_every,
-        "min_training_sales": settings.min_training_sales,
-        "seed": settings.seed,
-        "alert_threshold": settings.alert_threshold,
-        "channels": list(settings.channels),
-    }

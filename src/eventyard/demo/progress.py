@@ -6,19 +6,25 @@ may run in another process, and what a stage has *committed* is what survives it
 :class:`KafkaProgress` asks any Kafka-protocol broker (``eventyard serve`` here) through
 aiokafka's admin client and a consumer's ``end_offsets``.
 
+Both also say whether stages are *ready*: each group stable with a member, so what is
+published from then on is read at once rather than after the workers have started.
+
 A stage's position is the sum over its topics' partitions of the committed offsets; its lag
 is the sum of end offset minus committed offset (a partition it never committed counts from
-0, since every stage reads its topics from the start).
+0, since every stage reads its topics from the start). A topic that does not exist yet (a
+delay tier's, before its stage started) has nothing to read.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from eventyard.broker import LATEST
+from eventyard.broker.groups import GroupState
+from eventyard.errors import UnknownTopicError
 
 if TYPE_CHECKING:
     from eventyard.broker import Broker
@@ -44,6 +50,10 @@ class Progress(Protocol):
         """Progress of each group in ``wanted`` (group -> the topics it reads)."""
         ...
 
+    async def ready(self, groups: Iterable[str]) -> bool:
+        """Whether every group is stable with at least one member (its stage is reading)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -60,12 +70,23 @@ class EmbeddedProgress:
             committed = end = 0
             offsets = await broker.groups.fetch_offsets(group)
             for topic in topics:
-                for partition in range(broker.partition_count(topic)):
+                try:
+                    partitions = broker.partition_count(topic)
+                except UnknownTopicError:  # not created yet: nothing to read there
+                    partitions = 0
+                for partition in range(partitions):
                     end += await broker.list_offset(topic, partition, LATEST) or 0
                     value = offsets.get((topic, partition))
                     committed += value.offset if value is not None else 0
             out.append(GroupProgress(group, committed, end))
         return out
+
+    async def ready(self, groups: Iterable[str]) -> bool:
+        for group in groups:
+            described = await self._broker.groups.describe_group(group)
+            if described.state is not GroupState.STABLE or not described.members:
+                return False
+        return True
 
     async def close(self) -> None:
         return None
@@ -90,24 +111,41 @@ class KafkaProgress:
         return self._admin, self._consumer
 
     async def groups(self, wanted: Mapping[str, Sequence[str]]) -> list[GroupProgress]:
+        """One Metadata and one ListOffsets request for all the topics, then one OffsetFetch
+        per group: a caught-up check polls this several times a second."""
         admin, consumer = await self._clients()
         structs = importlib.import_module("aiokafka.structs")
+        topics = sorted({topic for group_topics in wanted.values() for topic in group_topics})
+        described = await admin.describe_topics(topics)
+        partitions = [
+            structs.TopicPartition(entry["topic"], part["partition"])
+            for entry in described
+            if entry.get("error_code", 0) == 0
+            for part in entry["partitions"]
+        ]
+        ends = await consumer.end_offsets(partitions) if partitions else {}
         out = []
-        for group, topics in wanted.items():
+        for group, group_topics in wanted.items():
             committed_map = await admin.list_consumer_group_offsets(group)
-            described = await admin.describe_topics(list(topics))
-            partitions = [
-                structs.TopicPartition(entry["topic"], part["partition"])
-                for entry in described
-                if entry.get("error_code", 0) == 0
-                for part in entry["partitions"]
-            ]
-            ends = await consumer.end_offsets(partitions) if partitions else {}
             committed = sum(
-                max(meta.offset, 0) for tp, meta in committed_map.items() if tp.topic in topics
+                max(meta.offset, 0)
+                for tp, meta in committed_map.items()
+                if tp.topic in group_topics
             )
-            out.append(GroupProgress(group, committed, sum(ends.values())))
+            end = sum(offset for tp, offset in ends.items() if tp.topic in group_topics)
+            out.append(GroupProgress(group, committed, end))
         return out
+
+    async def ready(self, groups: Iterable[str]) -> bool:
+        """One DescribeGroups per group: aiokafka decodes a v3 answer with the v2 layout,
+        which misreads every group after the first (v3 adds a field per group)."""
+        admin, _ = await self._clients()
+        for name in groups:
+            (response,) = await admin.describe_consumer_groups([name])
+            (group,) = response.to_object()["groups"]
+            if group["state"] != "Stable" or not group["members"]:
+                return False
+        return True
 
     async def close(self) -> None:
         if self._consumer is not None:

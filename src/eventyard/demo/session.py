@@ -25,9 +25,9 @@ from eventyard.demo.buyboxes import load_buyboxes
 from eventyard.demo.data import load_listings, load_sales
 from eventyard.demo.events import DEMO_REGISTRY, AlertSent, ListingChanged, ListingValued
 from eventyard.demo.market import FIELD_ORIGINS, simulate_market
-from eventyard.demo.pipeline import Pipeline, PipelineConfig, encode_settings, feed
+from eventyard.demo.pipeline import Pipeline, PipelineConfig, feed
 from eventyard.demo.quality import coverage, mdape
-from eventyard.demo.stages import StageSettings
+from eventyard.demo.settings import StageSettings
 from eventyard.demo.view import LiveView
 from eventyard.events import decode
 from eventyard.transports import Transport
@@ -108,15 +108,12 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoSummary:
         channels=tuple(channels),
         seed=options.seed,
     )
-    settings_file = work / "settings.json"
-    settings_file.write_bytes(encode_settings(settings))
     pipeline = Pipeline(
         PipelineConfig(
             data_dir=options.data_dir,
             settings=settings,
             single_process=options.single_process,
             speed=options.speed,
-            settings_file=settings_file,
         )
     )
     mode = "single process" if options.single_process else "worker processes"

@@ -31,9 +31,13 @@ sales rather than a random slice makes the interval honest about predicting *lat
 
 Both fits run with one OpenMP thread: the pipeline's other stages share the machine's
 cores, and OpenMP's spinning threads slow down sharply under contention, while one thread
-fits 2,500 sales (both models) in about a second. One listing is valued in about 0.4 ms by
-walking the trees with numpy (:class:`_Forest`, checked against scikit-learn at each fit)
-instead of scikit-learn's ~6 ms per call; batches of rows go to scikit-learn.
+fits 2,500 sales (both models) in about a second. A few listings are valued in well under
+a millisecond by walking the trees with numpy (:class:`~eventyard.demo.forest.Forest`,
+checked against scikit-learn at each fit) instead of scikit-learn's 5 ms and more per call;
+batches of more than :data:`~eventyard.demo.forest.MAX_ROWS` rows go to scikit-learn.
+
+A fitted :class:`Valuer` pickles (the model, its forest and its schema), so it can be
+fitted in another process and sent back (:mod:`eventyard.demo.training`).
 
 The model is deterministic for its data: with no subsampling or early stopping, the
 ``seed`` (the estimator's ``random_state``) changes nothing today; it is kept so that any
@@ -50,6 +54,8 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from eventyard.demo.data import INSTALL_HINT
+from eventyard.demo.forest import MAX_ROWS as FOREST_ROWS
+from eventyard.demo.forest import Forest
 from eventyard.errors import MissingDependencyError
 
 try:
@@ -92,9 +98,6 @@ _NUMERIC_FIELDS: Final = (
 )
 
 FloatArray = npt.NDArray[np.float64]
-
-_FOREST_ROWS: Final = 64
-"""Up to this many rows at once the numpy tree walk (:class:`_Forest`) beats scikit-learn."""
 
 
 class ValuationRow(Protocol):
@@ -193,28 +196,28 @@ class _Schema:
         return mask
 
     def matrix(self, rows: Sequence[ValuationRow]) -> FloatArray:
-        out = np.full((len(rows), self.width), np.nan, dtype=np.float64)
-        base = len(_NUMERIC_FIELDS)
-        split = base + len(self.numeric_keys)
-        for i, row in enumerate(rows):
-            vector = out[i]
-            for j, field in enumerate(_NUMERIC_FIELDS):
-                vector[j] = _as_number(getattr(row, field))
+        """One row of floats per listing: the RESO fields, the numeric features, then the
+        categorical ones as codes (NaN for missing). Built as Python lists and converted
+        once, which is several times faster than filling a numpy array element by element."""
+        numeric_keys = self.numeric_keys
+        categorical = tuple(zip(self.categorical_keys, self.codes, strict=True))
+        nan = math.nan
+        data = []
+        for row in rows:
             features = row.Features
-            for j, key in enumerate(self.numeric_keys, start=base):
-                vector[j] = _as_number(features.get(key))
-            for j, (key, codes) in enumerate(
-                zip(self.categorical_keys, self.codes, strict=True), start=split
-            ):
+            values = [_as_number(getattr(row, field)) for field in _NUMERIC_FIELDS]
+            values += [_as_number(features.get(key)) for key in numeric_keys]
+            for key, codes in categorical:
                 value = features.get(key)
-                if value is not None:
-                    code = codes.get(_as_category(value))
-                    if code is not None:
-                        vector[j] = code
-        return out
+                code = None if value is None else codes.get(_as_category(value))
+                values.append(nan if code is None else code)
+            data.append(values)
+        return np.array(data, dtype=np.float64).reshape(len(rows), self.width)
 
 
 def _as_number(value: object) -> float:
+    if type(value) is float:
+        return value
     if value is None or isinstance(value, bool):
         return math.nan
     if isinstance(value, int | float):
@@ -226,6 +229,8 @@ def _as_number(value: object) -> float:
 
 
 def _as_category(value: float | str) -> str:
+    if type(value) is str:
+        return value
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
@@ -262,9 +267,9 @@ def _conformal_offsets(residuals: FloatArray, coverage: float) -> tuple[float, f
 class Valuer:
     """Fits on closed sales, values listings; one instance per valuation stage.
 
-    Not thread-safe: the stage fits in a worker thread and swaps nothing in place; callers
-    must not :meth:`predict` on the same instance while :meth:`fit` runs (the stage awaits
-    the fit before it values the next listing).
+    Not thread-safe: :meth:`fit` replaces the model while :meth:`predict` reads it. The
+    valuation stage never shares one: each retrain fits a fresh instance in a training
+    process and only the fitted copy it gets back is used to predict.
     """
 
     def __init__(self, seed: int = 7, params: ModelParams | None = None) -> None:
@@ -273,7 +278,7 @@ class Valuer:
         self._version = 0
         self._schema: _Schema | None = None
         self._model: Any = None
-        self._forest: _Forest | None = None
+        self._forest: Forest | None = None
         self._offsets = (0.0, 0.0)
         self._trained_on = 0
 
@@ -312,7 +317,7 @@ class Valuer:
             residuals = target[cut:] - early.predict(features[cut:])
             model = self._new_model(schema).fit(features, target)
         self._offsets = _conformal_offsets(residuals, self.params.coverage)
-        self._forest = _Forest.compile(model, features[:256])
+        self._forest = Forest.compile(model, features[:256], _one_thread)
         self._schema = schema
         self._model = model
         self._trained_on = len(rows)
@@ -337,7 +342,7 @@ class Valuer:
             return []
         areas = np.log(np.asarray([_living_area(row) for row in rows], dtype=np.float64))
         features = self._schema.matrix(rows)
-        if self._forest is not None and len(rows) <= _FOREST_ROWS:
+        if self._forest is not None and len(rows) <= FOREST_ROWS:
             logs = self._forest.predict(features) + areas
         else:
             with _one_thread():
@@ -374,103 +379,3 @@ def _one_thread() -> Any:
     if not _controller:
         _controller.append(ThreadpoolController())
     return _controller[0].limit(limits=1, user_api="openmp")
-
-
-class _Forest:
-    """The fitted trees flattened into arrays and walked all at once with numpy.
-
-    scikit-learn predicts tree by tree, one compiled call and one OpenMP region each, after
-    re-encoding the input through a ``ColumnTransformer``: about 6 ms for one listing
-    through 300 trees, nearly all of it per-call overhead. The stage values one listing per
-    event, so this walks every tree in lock-step instead, one numpy pass per level: about
-    0.4 ms a listing (scikit-learn wins again from about a hundred rows at once). It follows
-    ``_predictor.pyx`` exactly: the estimator's own re-encoding first (categorical columns
-    moved first, their values replaced by their rank among the values seen in training);
-    then at each node missing values go the node's missing side, categories in the node's
-    bitset go left and the other known ones right (every code the schema produces was seen
-    in training), numbers at or below the threshold go left.
-
-    It reads the estimator's private state (``_predictors`` and their ``nodes`` and
-    ``raw_left_cat_bitsets``, ``_baseline_prediction``, ``_preprocessor``), so
-    :meth:`compile` checks it against ``model.predict`` on training rows and returns
-    ``None`` (the caller falls back to ``model.predict``) if any of it ever changes shape or
-    meaning in a scikit-learn release.
-    """
-
-    def __init__(self, model: Any) -> None:
-        trees = [predictors[0] for predictors in model._predictors]
-        sizes = [len(tree.nodes) for tree in trees]
-        nodes = np.concatenate([tree.nodes for tree in trees])
-        starts = np.cumsum([0, *sizes[:-1]]).astype(np.intp)
-        shift = np.repeat(starts, sizes)
-        bitsets = [np.asarray(tree.raw_left_cat_bitsets, dtype=np.uint32) for tree in trees]
-        bit_starts = np.cumsum([0, *[len(b) for b in bitsets[:-1]]]).astype(np.intp)
-        bit_shift = np.repeat(bit_starts, sizes)
-        leaf = nodes["is_leaf"].astype(bool)
-        own = np.arange(len(nodes), dtype=np.intp)
-        self.roots = starts
-        self.left = np.where(leaf, own, nodes["left"].astype(np.intp) + shift)
-        self.right = np.where(leaf, own, nodes["right"].astype(np.intp) + shift)
-        self.feature = np.where(leaf, 0, nodes["feature_idx"]).astype(np.intp)
-        self.threshold = nodes["num_threshold"].astype(np.float64)
-        self.missing_left = nodes["missing_go_to_left"].astype(bool)
-        self.categorical = nodes["is_categorical"].astype(bool) & ~leaf
-        self.bitset_row = np.where(
-            self.categorical, nodes["bitset_idx"].astype(np.intp) + bit_shift, 0
-        )
-        codes = np.arange(256)
-        table = np.concatenate([*bitsets, np.zeros((1, 8), dtype=np.uint32)])
-        self.goes_left = ((table[:, codes // 32] >> (codes % 32)) & 1).astype(bool)
-        self.value = nodes["value"].astype(np.float64)
-        self.depth = int(nodes["depth"].max())
-        self.baseline = float(np.ravel(model._baseline_prediction)[0])
-        # the estimator re-encodes categorical columns (its OrdinalEncoder, sorted codes)
-        # and moves them first: replay both on the schema's matrix
-        mask = np.asarray(model.is_categorical_, dtype=bool)
-        self.categorical_columns = np.flatnonzero(mask)
-        self.numeric_columns = np.flatnonzero(~mask)
-        encoder = model._preprocessor.named_transformers_["encoder"]
-        self.recode = np.full((len(self.categorical_columns), 257), np.nan)
-        for i, known in enumerate(encoder.categories_):
-            known = np.asarray(known, dtype=np.float64)
-            known = known[~np.isnan(known)].astype(np.intp)
-            self.recode[i, known] = np.arange(len(known), dtype=np.float64)
-
-    @classmethod
-    def compile(cls, model: Any, sample: FloatArray) -> _Forest | None:
-        try:
-            forest = cls(model)
-            with _one_thread():
-                expected = model.predict(sample)
-            matches = bool(np.allclose(forest.predict(sample), expected, rtol=0, atol=1e-9))
-        except Exception:  # private arrays changed: fall back to model.predict
-            return None
-        return forest if matches else None
-
-    def _encode(self, features: FloatArray) -> FloatArray:
-        categories = features[:, self.categorical_columns]
-        index = np.where(np.isnan(categories), 256, np.clip(categories, 0, 255)).astype(np.intp)
-        recoded = np.take_along_axis(self.recode, index.T, axis=1).T
-        return np.hstack([recoded, features[:, self.numeric_columns]])
-
-    def predict(self, features: FloatArray) -> FloatArray:
-        features = self._encode(features)
-        rows = np.arange(len(features))[:, None]
-        node = np.broadcast_to(self.roots, (len(features), len(self.roots))).copy()
-        for _ in range(self.depth):
-            x = features[rows, self.feature[node]]
-            categorical = self.categorical[node]
-            missing = np.isnan(x) | (categorical & (x < 0))
-            code = np.clip(np.nan_to_num(x, nan=0.0), 0, 255).astype(np.intp)
-            left = np.where(
-                missing,
-                self.missing_left[node],
-                np.where(
-                    categorical,
-                    self.goes_left[self.bitset_row[node], code],
-                    x <= self.threshold[node],
-                ),
-            )
-            node = np.where(left, self.left[node], self.right[node])
-        result: FloatArray = self.value[node].sum(axis=1) + self.baseline
-        return result
