@@ -84,13 +84,6 @@ COMPRESSIONS = (None, "gzip", "snappy", "lz4", "zstd")
 
 _TOPIC_EXISTS = 36
 
-_FETCHER_WAKE_MS = 10
-"""aiokafka's ``consumer_timeout_ms``: how long its background fetch routine sleeps at most
-between looks at what to fetch (its default is 200). With the default, a record published
-while the routine slept waited for it: a five-stage pipeline of processes had a p99 of about
-110 ms from listing to alert, with 10 ms about 30 to 55 ms. At 5 ms the extra wake-ups of
-the 25 consumers of that pipeline cost more CPU than they saved."""
-
 _BY_CODE: dict[int, type[EventyardError]] = {
     cls.code: cls
     for cls in (
@@ -366,7 +359,6 @@ class KafkaTransport(Transport):
             session_timeout_ms=self._session_timeout_ms,
             heartbeat_interval_ms=self._heartbeat_interval_ms,
             request_timeout_ms=self._request_timeout_ms,
-            consumer_timeout_ms=_FETCHER_WAKE_MS,
             partition_assignment_strategy=(
                 kafka.coordinator.assignors.roundrobin.RoundRobinPartitionAssignor,
             ),
