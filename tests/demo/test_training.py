@@ -20,31 +20,20 @@ from eventyard.demo.data import Sale, load_sales
 from eventyard.demo.events import ListingChanged
 from eventyard.demo.training import ModelShelf, Trainer, TrainingError, encode_sale
 from eventyard.demo.valuation import Valuer
+from tests.demo.test_valuation import as_listing
 
 SALES = sorted(load_sales(7), key=lambda s: s.CloseDate)[:400]
 
 
 def closed(sale: Sale) -> ListingChanged:
     """The sale as the Closed change the valuation stage keeps."""
-    return ListingChanged(
-        ListingKey=sale.ListingKey,
+    return msgspec.structs.replace(
+        as_listing(sale),
         ChangeType="Closed",
-        ModificationTimestamp=f"{sale.CloseDate}T12:00:00Z",
         StandardStatus="Closed",
-        ListPrice=sale.ClosePrice,
-        OriginalListPrice=sale.ClosePrice,
-        ListingContractDate=sale.CloseDate,
         DaysOnMarket=30,
-        LivingArea=sale.LivingArea,
-        BedroomsTotal=sale.BedroomsTotal,
-        BathroomsTotalInteger=sale.BathroomsTotalInteger,
-        YearBuilt=sale.YearBuilt,
-        LotSizeSquareFeet=sale.LotSizeSquareFeet,
-        Latitude=sale.Latitude,
-        Longitude=sale.Longitude,
         ClosePrice=sale.ClosePrice,
         CloseDate=sale.CloseDate,
-        Features=dict(sale.Features),
     )
 
 

@@ -34,13 +34,10 @@ import asyncio
 import hashlib
 import json
 import sqlite3
-import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any, Final, Protocol
 from urllib.parse import urlsplit
 
@@ -48,8 +45,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from eventyard.demo.events import AlertSent, DealMatched
-from eventyard.demo.sqlitefile import open_database
-from eventyard.errors import ConfigError, EventyardError, StorageError
+from eventyard.demo.sqlitefile import SQLiteFile
+from eventyard.errors import ConfigError, EventyardError
 
 __all__ = [
     "NEW_MATCH",
@@ -128,7 +125,7 @@ def _money(amount: int) -> str:
 # The policy
 
 
-class AlertPolicy:
+class AlertPolicy(SQLiteFile):
     """Which matches alert, remembered in the SQLite file ``path`` (module docstring).
 
     ``threshold`` is the relative price move (0.03: 3%) that re-alerts a box and listing.
@@ -138,43 +135,8 @@ class AlertPolicy:
     def __init__(self, path: str | Path, threshold: float = 0.03) -> None:
         if not 0 <= threshold < 1:
             raise ConfigError(f"alert threshold must be in [0, 1), got {threshold!r}")
-        self.path = Path(path)
+        super().__init__(path, _SCHEMA, "alert state")
         self.threshold = threshold
-        self._lock = threading.Lock()
-        self._db = open_database(self.path, _SCHEMA, "alert state")
-
-    def __enter__(self) -> AlertPolicy:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the file; idempotent."""
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _locked(self, write: bool) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                if not write:
-                    yield self._db
-                    return
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StorageError(f"alert state {self.path}: {exc}") from exc
 
     def _decide(self, db: sqlite3.Connection, matched: DealMatched) -> str | None:
         row = db.execute(
@@ -210,12 +172,12 @@ class AlertPolicy:
 
     def decide(self, matched: DealMatched) -> str | None:
         """The reason to alert about ``matched``, or None; reads only (see :meth:`claim`)."""
-        with self._locked(write=False) as db:
+        with self._reading() as db:
             return self._decide(db, matched)
 
     def record(self, matched: DealMatched, reason: str) -> None:
         """Remember that ``matched`` alerted with ``reason`` (its price is the new baseline)."""
-        with self._locked(write=True) as db:
+        with self._transaction() as db:
             self._record(db, matched, reason)
 
     def claim(self, matched: DealMatched, event_id: str) -> str | None:
@@ -226,7 +188,7 @@ class AlertPolicy:
         returns the stored decision unchanged, so a match redelivered after a crash alerts
         exactly as it would have.
         """
-        with self._locked(write=True) as db:
+        with self._transaction() as db:
             row = db.execute(
                 "SELECT reason FROM alert_claims WHERE event_id = ?", (event_id,)
             ).fetchone()
@@ -242,7 +204,7 @@ class AlertPolicy:
     def delivered(self, alert: AlertSent) -> bool:
         """Whether ``alert`` was delivered on its channel already."""
         key = alert_id(alert.BuyBox, alert.ListingKey, alert.Reason)
-        with self._locked(write=False) as db:
+        with self._reading() as db:
             row = db.execute(
                 "SELECT 1 FROM alert_deliveries WHERE alert_id = ? AND channel = ?",
                 (key, alert.Channel),
@@ -252,12 +214,12 @@ class AlertPolicy:
     def mark_delivered(self, alert: AlertSent) -> None:
         """Remember that ``alert`` was delivered on its channel."""
         key = alert_id(alert.BuyBox, alert.ListingKey, alert.Reason)
-        with self._locked(write=True) as db:
+        with self._transaction() as db:
             db.execute("INSERT OR IGNORE INTO alert_deliveries VALUES (?, ?)", (key, alert.Channel))
 
     def alerted(self) -> int:
         """How many alerts (box, listing, reason) were decided so far."""
-        with self._locked(write=False) as db:
+        with self._reading() as db:
             count: int = db.execute("SELECT count(*) FROM alert_reasons").fetchone()[0]
         return count
 

@@ -32,19 +32,15 @@ The rows returned are small frozen dataclasses: :class:`DealRow`, :class:`MatchR
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final
 
 import msgspec
 
 from eventyard.demo.events import AlertSent, DealMatched, DealScored
-from eventyard.demo.sqlitefile import open_database
-from eventyard.errors import StorageError
+from eventyard.demo.sqlitefile import SQLiteFile
 
 __all__ = ["BoardEvent", "DealBoard", "DealRow", "HistoryRow", "MatchRow"]
 
@@ -284,50 +280,15 @@ def _write(db: sqlite3.Connection, event: BoardEvent) -> None:
         raise TypeError(f"the deal board does not apply {type(event).__name__} events")
 
 
-class DealBoard:
+class DealBoard(SQLiteFile):
     """The deal board in the SQLite file ``path`` (created on first use; module docstring)."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self._db = open_database(self.path, _SCHEMA, "deal board")
-
-    def __enter__(self) -> DealBoard:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the file; idempotent."""
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StorageError(f"deal board {self.path}: {exc}") from exc
+        super().__init__(path, _SCHEMA, "deal board")
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            try:
-                return self._db.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
-                raise StorageError(f"deal board {self.path}: {exc}") from exc
+        with self._reading() as db:
+            return db.execute(sql, params).fetchall()
 
     @staticmethod
     def _claim(db: sqlite3.Connection, event_id: str) -> bool:
