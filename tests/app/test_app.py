@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -300,6 +301,64 @@ async def test_a_batch_handlers_dead_letter_is_redriven_as_a_batch_of_one(transp
     assert sorted(n for events, _ in calls for n in events) == [0, 1, 2]
     assert [len(events) for events, _ in calls] == [1, 1, 1], calls
     assert harness.stats("bulk").dead_lettered == 3
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_paced_batch_handler_takes_what_arrived_during_its_interval(
+    transport: str,
+) -> None:
+    """With ``batch_interval``, calls are at least the interval apart, and each takes
+    everything published meanwhile, however the publishes trickled in."""
+    app = new_app()
+    calls: list[tuple[float, list[int]]] = []
+
+    @app.subscribe("orders", group="board", batch_interval=0.3)
+    def handle(orders: list[Order]) -> None:
+        calls.append((time.monotonic(), [o.n for o in orders]))
+
+    async with AppHarness(app, transport) as harness:
+        await harness.app.publish("orders", Order("c", 0))
+        for _ in range(50):  # until the first call, then trickle the rest in within 0.15 s
+            if calls:
+                break
+            await asyncio.sleep(0.01)
+        for n in range(1, 16):
+            await harness.app.publish("orders", Order("c", n))
+            await asyncio.sleep(0.01)
+        await harness.settle()
+    assert [n for _, events in calls for n in events] == list(range(16))
+    assert [events for _, events in calls] == [[0], list(range(1, 16))]
+    assert calls[1][0] - calls[0][0] >= 0.3
+
+
+async def test_a_busy_subscription_commits_on_its_interval_and_an_idle_one_at_once() -> None:
+    """A subscription that drains its backlog between two events does not commit each
+    time (a busy stage would commit, and fsync, every few milliseconds), yet one that
+    stays idle for a poll, or that someone waits on, commits what it finished at once."""
+    app = App(MemoryTransport(), source="tests", registry=registry, commit_interval=10.0)
+    app.poll_timeout = 0.2
+
+    @app.subscribe("orders", group="busy")
+    def handle(order: Order) -> None:
+        pass
+
+    async with AppHarness(app) as harness:
+        transport = harness.transport
+        assert isinstance(transport, MemoryTransport)
+
+        def committed() -> int:
+            return sum(transport.committed("busy").values())
+
+        await harness.app.publish("orders", Order("c", 0))
+        await harness.settle()  # someone waits on idleness: committed at once
+        assert committed() == 1
+        for n in range(1, 6):  # handled and drained one by one, nobody waiting
+            await harness.app.publish("orders", Order("c", n))
+            await asyncio.sleep(0.02)
+        assert committed() == 1
+        await asyncio.sleep(0.5)  # a whole quiet poll: the idle commit
+        assert committed() == 6
+    assert harness.stats("busy").handled == 6
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

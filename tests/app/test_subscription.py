@@ -169,6 +169,15 @@ def test_one_delay_tier_under_strict_order_or_a_single_attempt() -> None:
         ({"max_batch": -1}, "subscribe('orders'): max_batch must be at least 1, not -1"),
         ({"timeout": 0}, "subscribe('orders'): timeout must be positive, not 0"),
         (
+            {"batch_interval": -0.5},
+            "subscribe('orders'): batch_interval must be zero or more seconds, not -0.5",
+        ),
+        (
+            {"batch_interval": 0.2},
+            "subscribe('orders'): batch_interval needs a batch handler (annotate its event "
+            "list[T])",
+        ),
+        (
             {"offset_reset": "newest"},
             "subscribe('orders'): offset_reset must be 'earliest' or 'latest', not 'newest'",
         ),

@@ -112,7 +112,11 @@ class Subscription:
     subscription stops fetching (backpressure) until some finish. ``concurrency`` is how many
     handler calls may run at once (events of one key never run concurrently; see
     :mod:`eventyard.app.lanes`). ``max_batch`` caps the
-    events of one batch handler call. ``timeout`` (seconds) cancels an ``async`` handler
+    events of one batch handler call; ``batch_interval`` (seconds, batch handlers only) is the
+    least time between two calls: the subscription waits it out after a call, then takes
+    everything that arrived meanwhile, so a read model or a sink that may lag that much makes
+    one call, one transaction and a few fetches where it would make dozens.
+    ``timeout`` (seconds) cancels an ``async`` handler
     that runs longer and counts as a failure. ``filter`` is a content filter
     (``eventyard.app.filters``), applied before the handler; events it rejects are committed
     without being handled.
@@ -126,6 +130,7 @@ class Subscription:
     max_in_flight: int = 1024
     concurrency: int = 32
     max_batch: int = 500
+    batch_interval: float = 0.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     dlq: bool = True
     idempotency: DedupeStore | None = None
@@ -150,6 +155,16 @@ class Subscription:
         if self.max_batch < 1:
             raise ConfigError(
                 f"subscribe({self.topic!r}): max_batch must be at least 1, not {self.max_batch}"
+            )
+        if not self.batch_interval >= 0:
+            raise ConfigError(
+                f"subscribe({self.topic!r}): batch_interval must be zero or more seconds, "
+                f"not {self.batch_interval}"
+            )
+        if self.batch_interval and not self.shape.batch:
+            raise ConfigError(
+                f"subscribe({self.topic!r}): batch_interval needs a batch handler "
+                "(annotate its event list[T])"
             )
         if self.timeout is not None and self.timeout <= 0:
             raise ConfigError(

@@ -16,7 +16,8 @@ here is shared or locked (the one-owner rule). Its loop:
 4. **Dispatch in key order** through :mod:`eventyard.app.lanes`; each event is taken to its
    outcome by :mod:`eventyard.app.handling` (retries, delay tiers, dead letters, breaker).
 5. **Commit.** Every ``commit_interval`` seconds (in the background, while fetching goes
-   on), when idle and at shutdown, the worker commits per partition the lowest offset still
+   on), when idle (a whole poll found nothing, or :meth:`Worker.wait_idle` is waiting) and
+   at shutdown, the worker commits per partition the lowest offset still
    unfinished (:mod:`eventyard.app.tracking`), after writing the idempotency marks, so a
    crash redelivers, and never skips, an event.
 
@@ -25,6 +26,8 @@ due time before dispatching it; records of one tier fall due in the order they w
 A batch handler's worker calls the handler once per fetched chunk of at most ``max_batch``
 events, in the loop itself, and retries the chunk in place; a batch handler's context
 parameter receives one :class:`~eventyard.app.context.Context` per event, in event order.
+With ``batch_interval`` the worker waits out the interval after each call and then fetches
+until the backlog is drained, so the call takes everything that arrived meanwhile.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from eventyard.app.breaker import BreakerState, CircuitBreaker
@@ -139,6 +142,10 @@ class Worker:
         self._quiet = True
         self._idle_seq = -1
         self._idle = asyncio.Event()
+        self._idle_waiters = 0
+        """Callers of :meth:`wait_idle` waiting now: a drained fetch commits at once for them."""
+        self._batch_due = 0.0
+        """When a paced subscription (``batch_interval``) may next fetch (monotonic time)."""
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -179,8 +186,17 @@ class Worker:
         # Right after a fetch with records, wait only briefly: an empty answer then means the
         # backlog is drained, which lets the commit and idleness follow at once instead of
         # after a whole poll. Records arriving end either wait as soon as they come.
-        wait = self._s.poll_timeout if self._quiet else min(_DRAINED_POLL, self._s.poll_timeout)
+        was_quiet = self._quiet
+        wait = self._s.poll_timeout if was_quiet else min(_DRAINED_POLL, self._s.poll_timeout)
+        paced = sub.batch_interval > 0 and self.tier is None
+        if paced:
+            rest = self._batch_due - time.monotonic()
+            if rest > 0 and not await self._sleep(rest):
+                return
         messages = await self.receiver.fetch(wait, room)
+        if messages and paced:
+            messages = await self._fetch_backlog(messages, room)
+            self._batch_due = time.monotonic() + sub.batch_interval
         self._quiet = not messages
         if messages:
             self.stats.fetched += len(messages)
@@ -192,17 +208,39 @@ class Worker:
                 await self._accept(messages)
             await self._commit()
         elif self._outstanding == 0:
-            await self._commit(force=True)
+            # Drained. Commit at once when idle for a whole poll, or when someone waits for
+            # idleness; right after a busy fetch the interval's commit is enough (a busy
+            # subscription drains its backlog every few milliseconds, and would otherwise
+            # commit, and have the offsets fsynced, each time).
+            await self._commit(force=was_quiet or self._idle_waiters > 0)
             if self.is_idle() and self.receiver.settled():
                 self._idle_seq = seq  # before the assignment settles, empty means nothing
                 self._idle.set()
 
+    async def _fetch_backlog(self, messages: Sequence[Message], room: int) -> list[Message]:
+        """A paced subscription's fetch (``batch_interval``): go on fetching, each time
+        waiting briefly, until the backlog is drained or ``room`` is full, so everything that
+        arrived during the interval makes one call. (A client that prefetches, like aiokafka,
+        holds only what its last fetch returned, often a few records, when the interval
+        ends; the rest is still on the broker.)"""
+        taken = list(messages)
+        while len(taken) < room:
+            more = await self.receiver.fetch(_DRAINED_POLL, room - len(taken))
+            if not more:
+                break
+            taken.extend(more)
+        return taken
+
     async def wait_idle(self) -> None:
         """Return once a fetch begun after this call found nothing and all is committed."""
         target = self._fetch_seq + 1
-        while self._idle_seq < target and not self._stop.is_set():
-            self._idle.clear()
-            await self._idle.wait()
+        self._idle_waiters += 1
+        try:
+            while self._idle_seq < target and not self._stop.is_set():
+                self._idle.clear()
+                await self._idle.wait()
+        finally:
+            self._idle_waiters -= 1
 
     @property
     def breaker_state(self) -> BreakerState | None:
