@@ -17,9 +17,9 @@ an optional extra (``pip install 'eventyard[kafka]'``): this module imports it o
   and :meth:`~KafkaReceiver.settled` turns true only once the consumer also knows where it
   starts reading every assigned partition (its committed offset, else the ``offset_reset``
   end), so an empty fetch after that really means "nothing to read".
-- **Waiting.** :meth:`~KafkaReceiver.fetch` never waits past its timeout, not even while
-  aiokafka holds ``getmany`` until a rebalance completes, and a :meth:`~KafkaReceiver.stop`
-  ends a waiting fetch with ``[]``.
+- **Waiting.** :meth:`~KafkaReceiver.fetch` never waits past its timeout (plus a short
+  grace), not even while aiokafka holds ``getmany`` until a rebalance completes, and a
+  :meth:`~KafkaReceiver.stop` ends a waiting fetch with ``[]``.
 - **Stale commits.** Kafka's coordinator refuses a commit of a stale generation; as on the
   embedded transport, the receiver also refuses a commit for a partition it does not hold now
   or lost since its last fetch began. Both raise ``IllegalGenerationError`` (a rebalance still
@@ -37,7 +37,6 @@ notices another member joining only at its next heartbeat (``heartbeat_interval_
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -83,6 +82,9 @@ INSTALL_HINT = "the Kafka transport needs aiokafka: pip install 'eventyard[kafka
 COMPRESSIONS = (None, "gzip", "snappy", "lz4", "zstd")
 
 _TOPIC_EXISTS = 36
+
+_REBALANCE_GRACE = 0.05
+"""Seconds a fetch may outlast its timeout while ``getmany`` finishes its own wait."""
 
 _BY_CODE: dict[int, type[EventyardError]] = {
     cls.code: cls
@@ -392,7 +394,6 @@ class KafkaReceiver(Receiver):
         self._ready = False
         self._generation = 0
         self._confirming: asyncio.Task[None] | None = None
-        self._fetching: asyncio.Task[Any] | None = None
         self._started = False
         self._stopped = False
 
@@ -423,9 +424,8 @@ class KafkaReceiver(Receiver):
         self._ready = False
         self._assigned = frozenset()
         self._transport._track(self, False)
-        for task in (self._fetching, self._confirming):
-            if task is not None:
-                task.cancel()
+        if self._confirming is not None:
+            self._confirming.cancel()
         if self._consumer is not None:
             await self._consumer.stop()
 
@@ -475,35 +475,33 @@ class KafkaReceiver(Receiver):
     # -- fetch and commit --------------------------------------------------------------------
 
     async def fetch(self, timeout: float, max_records: int) -> Sequence[Message]:
-        """``getmany`` with ``timeout`` and ``max_records``, flattened in partition order."""
+        """``getmany`` with ``timeout`` and ``max_records``, flattened in partition order.
+
+        ``getmany`` is awaited directly under ``asyncio.timeout`` (no task and no
+        ``asyncio.wait`` around it: a fetch is the hottest call of a subscription), and the
+        timeout also ends a wait for a running rebalance, which ``getmany`` would otherwise
+        sit out whatever its own timeout says. :meth:`stop` ends a waiting fetch with
+        ``[]``: stopping the consumer wakes it.
+        """
         consumer = self._running()
         check_fetch_args(timeout, max_records)
         self._lost.clear()
         errors = self._kafka.errors
-        task = self._fetching = asyncio.ensure_future(
-            consumer.getmany(timeout_ms=math.ceil(timeout * 1000), max_records=max_records)
-        )
         try:
-            # getmany waits for a running rebalance to finish whatever its timeout says.
-            await asyncio.wait((task,), timeout=timeout + 0.05)
-        finally:
-            self._fetching = None
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(
-                    asyncio.CancelledError, errors.KafkaError, errors.ConsumerStoppedError
-                ):
-                    await task
-        if task.cancelled():  # stopped, or a rebalance outlasted the timeout
+            async with asyncio.timeout(timeout + _REBALANCE_GRACE):
+                batches = await consumer.getmany(
+                    timeout_ms=math.ceil(timeout * 1000), max_records=max_records
+                )
+        except TimeoutError:  # a rebalance outlasted the timeout
             return []
-        try:
-            batches = task.result()
         except errors.ConsumerStoppedError:
             if self._stopped:
                 return []
             raise TransportError(f"the consumer of group {self.group!r} stopped") from None
         except errors.KafkaError as exc:
             raise _translate(exc, f"fetching for group {self.group!r}") from exc
+        if self._stopped:
+            return []
         out: list[ConsumerRecord] = []
         for tp in sorted(batches):
             for r in batches[tp]:
