@@ -35,10 +35,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import io
 import logging
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
@@ -232,18 +232,8 @@ class Connection:
             body = route.codec.read_request(api_key, api_version, frame, used)
         except Exception as exc:  # the codecs' readers raise assorted types on bad bytes
             raise ProtocolError(f"undecodable api {api_key} v{api_version} frame: {exc}") from exc
-        ctx = registry.RequestContext(
-            broker=self._broker,
-            api_key=api_key,
-            api_version=api_version,
-            correlation_id=correlation_id,
-            client_id=header.client_id,
-            client_host=self._client_host,
-            node_id=self._identity.node_id,
-            advertised_host=self._identity.advertised_host,
-            advertised_port=self._identity.advertised_port,
-        )
         if not route.pipelined:
+            ctx = self._context(api_key, api_version, correlation_id, header.client_id)
             return await _answer(route, ctx, body)
         detached: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -251,7 +241,7 @@ class Connection:
             if not detached.done():
                 detached.set_result(None)
 
-        ctx = dataclasses.replace(ctx, detach=detach)
+        ctx = self._context(api_key, api_version, correlation_id, header.client_id, detach)
         task = asyncio.create_task(_answer(route, ctx, body))
         task.add_done_callback(lambda _: detach())
         try:
@@ -260,6 +250,30 @@ class Connection:
             task.cancel()
             raise
         return task
+
+    def _context(
+        self,
+        api_key: int,
+        api_version: int,
+        correlation_id: int,
+        client_id: str | None,
+        *detach: Callable[[], None],
+    ) -> registry.RequestContext:
+        """The handler's context (``detach``: a pipelined request's), built positionally:
+        it is made for every request."""
+        identity = self._identity
+        return registry.RequestContext(
+            self._broker,
+            api_key,
+            api_version,
+            correlation_id,
+            client_id,
+            self._client_host,
+            identity.node_id,
+            identity.advertised_host,
+            identity.advertised_port,
+            *detach,
+        )
 
 
 async def _answer(route: registry.Route, ctx: registry.RequestContext, body: Any) -> bytes | None:

@@ -21,7 +21,7 @@ from kio.schema.errors import ErrorCode
 
 from eventyard.errors import EventyardError
 
-__all__ = ["NO_THROTTLE", "build", "error_code", "millis", "response_module"]
+__all__ = ["NO_THROTTLE", "build", "error_code", "millis", "response_class", "response_module"]
 
 NO_THROTTLE = datetime.timedelta(0)
 """``throttle_time`` of every answer: eventyard does not throttle."""
@@ -41,9 +41,17 @@ def build(cls: type[Any], **values: Any) -> Any:
 
 
 @functools.cache
+def response_class(api_key: int, api_version: int) -> type[Any]:
+    """The kio response entity of ``api_key`` at ``api_version``, looked up once: kio's own
+    lookup resolves a dotted name through ``pkgutil`` every time (about 15 µs, a tenth of
+    what the Kafka front spends on a small Produce or Fetch)."""
+    return load_response_schema(api_key, api_version)
+
+
+@functools.cache
 def response_module(api_key: int, api_version: int) -> ModuleType:
     """The kio module of the response of ``api_key`` at ``api_version`` (its nested entities)."""
-    return importlib.import_module(load_response_schema(api_key, api_version).__module__)
+    return importlib.import_module(response_class(api_key, api_version).__module__)
 
 
 def error_code(error: EventyardError) -> ErrorCode:

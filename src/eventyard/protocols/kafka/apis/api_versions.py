@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from kio.index import load_response_schema
 from kio.schema.errors import ErrorCode
 from kio.static.primitive import i16
 
-from eventyard.protocols.kafka.apis._entities import build, response_module
+from eventyard.protocols.kafka.apis._entities import build, response_class, response_module
 from eventyard.protocols.kafka.registry import RequestContext, register, supported
 
 __all__ = ["api_versions"]
@@ -31,5 +30,5 @@ async def api_versions(ctx: RequestContext, request: Any) -> Any:
         entry(api_key=i16(key), min_version=i16(low), max_version=i16(high))
         for key, (low, high) in supported().items()
     )
-    response = load_response_schema(API_KEY, ctx.api_version)
+    response = response_class(API_KEY, ctx.api_version)
     return build(response, error_code=ErrorCode.none, api_keys=entries)

@@ -19,14 +19,18 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from kio.index import load_response_schema
 from kio.schema.errors import ErrorCode
 
 from eventyard.broker import TopicConfig
 from eventyard.broker.topics import validate_topic_name
 from eventyard.errors import EventyardError, TopicExistsError
 from eventyard.protocols.kafka.apis import _kafka_python
-from eventyard.protocols.kafka.apis._entities import build, error_code, response_module
+from eventyard.protocols.kafka.apis._entities import (
+    build,
+    error_code,
+    response_class,
+    response_module,
+)
 from eventyard.protocols.kafka.codecs import KafkaPython
 from eventyard.protocols.kafka.registry import RequestContext, register
 
@@ -73,7 +77,7 @@ async def create_topics(ctx: RequestContext, request: Any) -> Any:
         build(module.CreatableTopicResult, name=name, error_code=code, error_message=message)
         for name, code, message in await _results(ctx, request)
     )
-    return build(load_response_schema(API_KEY, ctx.api_version), topics=results)
+    return build(response_class(API_KEY, ctx.api_version), topics=results)
 
 
 _V0 = KafkaPython(_kafka_python.CreateTopicsRequest, _kafka_python.CreateTopicsResponse)

@@ -12,12 +12,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from kio.index import load_response_schema
 from kio.schema.errors import ErrorCode
 
 from eventyard.errors import EventyardError
 from eventyard.protocols.kafka.apis import _kafka_python
-from eventyard.protocols.kafka.apis._entities import build, error_code, response_module
+from eventyard.protocols.kafka.apis._entities import (
+    build,
+    error_code,
+    response_class,
+    response_module,
+)
 from eventyard.protocols.kafka.codecs import KafkaPython
 from eventyard.protocols.kafka.registry import RequestContext, register
 
@@ -47,7 +51,7 @@ async def delete_topics(ctx: RequestContext, request: Any) -> Any:
         build(module.DeletableTopicResult, name=name, error_code=code)
         for name, code in await _delete(ctx, request.topic_names)
     )
-    return build(load_response_schema(API_KEY, ctx.api_version), responses=results)
+    return build(response_class(API_KEY, ctx.api_version), responses=results)
 
 
 _V0 = KafkaPython(_kafka_python.DeleteTopicsRequest, _kafka_python.DeleteTopicsResponse)

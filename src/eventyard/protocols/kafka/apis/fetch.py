@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from kio.index import load_response_schema
 from kio.schema.errors import ErrorCode
 
 from eventyard.broker import FetchRequest, FetchResult
@@ -36,6 +35,7 @@ from eventyard.protocols.kafka.apis._entities import (
     build,
     error_code,
     millis,
+    response_class,
     response_module,
 )
 from eventyard.protocols.kafka.codecs import KafkaPython
@@ -76,7 +76,7 @@ async def fetch(ctx: RequestContext, request: Any) -> Any:
     module = response_module(API_KEY, ctx.api_version)
     answers = iter(results)
     return build(
-        load_response_schema(API_KEY, ctx.api_version),
+        response_class(API_KEY, ctx.api_version),
         error_code=ErrorCode.none,
         session_id=0,
         responses=tuple(

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kio.index import load_response_schema
 from kio.schema.errors import ErrorCode
 
-from eventyard.protocols.kafka.apis._entities import build
+from eventyard.protocols.kafka.apis._entities import build, response_class
 from eventyard.protocols.kafka.registry import RequestContext, register
 
 __all__ = ["find_coordinator"]
@@ -24,7 +23,7 @@ _GROUP = 0
 @register(API_KEY, 0, 2)
 async def find_coordinator(ctx: RequestContext, request: Any) -> Any:
     """Answer this node for a group key, COORDINATOR_NOT_AVAILABLE for any other key type."""
-    response = load_response_schema(API_KEY, ctx.api_version)
+    response = response_class(API_KEY, ctx.api_version)
     if getattr(request, "key_type", _GROUP) != _GROUP:
         return build(
             response,

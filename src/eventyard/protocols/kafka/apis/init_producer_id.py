@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from kio.index import load_response_schema
 from kio.schema.errors import ErrorCode
 
 from eventyard.errors import EventyardError
-from eventyard.protocols.kafka.apis._entities import build, error_code
+from eventyard.protocols.kafka.apis._entities import build, error_code, response_class
 from eventyard.protocols.kafka.registry import RequestContext, register
 
 __all__ = ["init_producer_id"]
@@ -26,7 +25,7 @@ API_KEY = 22
 @register(API_KEY, 0, 1)
 async def init_producer_id(ctx: RequestContext, request: Any) -> Any:
     """Allocate a producer id, or refuse a transactional one."""
-    response = load_response_schema(API_KEY, ctx.api_version)
+    response = response_class(API_KEY, ctx.api_version)
     if request.transactional_id is not None:
         return build(
             response, error_code=ErrorCode.invalid_request, producer_id=-1, producer_epoch=-1

@@ -18,13 +18,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from kio.index import load_response_schema
 from kio.schema.errors import ErrorCode
 
 from eventyard.broker import EARLIEST, LATEST, Broker
 from eventyard.errors import EventyardError
 from eventyard.protocols.kafka.apis import _kafka_python
-from eventyard.protocols.kafka.apis._entities import build, error_code, response_module
+from eventyard.protocols.kafka.apis._entities import (
+    build,
+    error_code,
+    response_class,
+    response_module,
+)
 from eventyard.protocols.kafka.codecs import KafkaPython
 from eventyard.protocols.kafka.registry import RequestContext, register
 from eventyard.records import decode_batches
@@ -63,7 +67,7 @@ async def list_offsets(ctx: RequestContext, request: Any) -> Any:
         topics.append(
             module.ListOffsetsTopicResponse(name=topic.name, partitions=tuple(partitions))
         )
-    return build(load_response_schema(API_KEY, ctx.api_version), topics=tuple(topics))
+    return build(response_class(API_KEY, ctx.api_version), topics=tuple(topics))
 
 
 async def _lookup(broker: Broker, topic: str, partition: int, timestamp: int) -> tuple[int, int]:

@@ -14,13 +14,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from kio.index import load_response_schema
 from kio.schema.errors import ErrorCode
 from kio.static.primitive import i32
 
 from eventyard.broker import TopicInfo
 from eventyard.errors import EventyardError, UnknownTopicError
-from eventyard.protocols.kafka.apis._entities import build, error_code, response_module
+from eventyard.protocols.kafka.apis._entities import (
+    build,
+    error_code,
+    response_class,
+    response_module,
+)
 from eventyard.protocols.kafka.registry import RequestContext, register
 
 __all__ = ["CLUSTER_ID", "metadata"]
@@ -49,7 +53,7 @@ async def metadata(ctx: RequestContext, request: Any) -> Any:
         allow_create = bool(getattr(request, "allow_auto_topic_creation", True))
         topics = [await _lookup(ctx, module, node, name, allow_create) for name in names]
     return build(
-        load_response_schema(API_KEY, ctx.api_version),
+        response_class(API_KEY, ctx.api_version),
         brokers=(broker,),
         cluster_id=CLUSTER_ID,
         controller_id=node,

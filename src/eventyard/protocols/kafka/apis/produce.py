@@ -29,12 +29,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from kio.index import load_response_schema
 from kio.schema.errors import ErrorCode
 
 from eventyard.broker import Broker, ProduceResult
 from eventyard.errors import CorruptRecordError, EventyardError, UnknownTopicError
-from eventyard.protocols.kafka.apis._entities import build, error_code, response_module
+from eventyard.protocols.kafka.apis._entities import (
+    build,
+    error_code,
+    response_class,
+    response_module,
+)
 from eventyard.protocols.kafka.apis._kafka_python import ProduceRequest, ProduceResponse
 from eventyard.protocols.kafka.codecs import KafkaPython
 from eventyard.protocols.kafka.message_sets import to_batch
@@ -94,8 +98,9 @@ async def _append_all(
             outcomes.append(await _append(ctx.broker, topic.name, partition.index, batch))
         appended.append((topic.name, outcomes))
     ctx.detach()
-    pending = [outcome for _, outcomes in appended for outcome in outcomes]
-    await asyncio.gather(*(_acknowledge(outcome) for outcome in pending))
+    pending = [o for _, outcomes in appended for o in outcomes if o.durable is not None]
+    if pending:  # none under interval or never durability: no task per partition then
+        await asyncio.gather(*(_acknowledge(outcome) for outcome in pending))
     return appended
 
 
@@ -121,7 +126,7 @@ async def produce(ctx: RequestContext, request: Any) -> Any:
         return None
     module = response_module(API_KEY, ctx.api_version)
     return build(
-        load_response_schema(API_KEY, ctx.api_version),
+        response_class(API_KEY, ctx.api_version),
         responses=tuple(
             module.TopicProduceResponse(
                 name=name,
