@@ -69,6 +69,26 @@ async def test_a_failed_fit_is_reported_and_a_dead_process_replaced() -> None:
     await trainer.close()  # idempotent
 
 
+@pytest.mark.skipif(
+    not (hasattr(os, "SCHED_IDLE") and Path("/proc/self/task").is_dir()),
+    reason="SCHED_IDLE and /proc are Linux's",
+)
+async def test_every_thread_of_the_training_process_is_background_work() -> None:
+    """Not only the main thread: numpy's BLAS threads and scikit-learn's OpenMP threads,
+    started by the imports or by a fit, would otherwise compete with the stages."""
+    trainer = Trainer(seed=7)
+    try:
+        await trainer.fit([encode_sale(closed(sale)) for sale in SALES[:300]])
+        pid = trainer.pid
+        assert pid is not None
+        threads = [int(name) for name in os.listdir(f"/proc/{pid}/task")]
+        policies = {thread: os.sched_getscheduler(thread) for thread in threads}
+    finally:
+        await trainer.close()
+    assert len(threads) > 1, "numpy and scikit-learn start threads of their own"
+    assert set(policies.values()) == {os.SCHED_IDLE}, policies
+
+
 def test_the_shelf_picks_the_newest_model_trained_by_then() -> None:
     shelf = ModelShelf()
     early, late = Valuer(), Valuer()
