@@ -144,8 +144,10 @@ class Worker:
         self._idle = asyncio.Event()
         self._idle_waiters = 0
         """Callers of :meth:`wait_idle` waiting now: a drained fetch commits at once for them."""
+        self._paced = subscription.batch_interval > 0 and tier is None
+        """A paced subscription (``batch_interval``; its delay tiers are not)."""
         self._batch_due = 0.0
-        """When a paced subscription (``batch_interval``) may next fetch (monotonic time)."""
+        """When a paced subscription may next fetch (monotonic time)."""
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -188,7 +190,7 @@ class Worker:
         # after a whole poll. Records arriving end either wait as soon as they come.
         was_quiet = self._quiet
         wait = self._s.poll_timeout if was_quiet else min(_DRAINED_POLL, self._s.poll_timeout)
-        paced = sub.batch_interval > 0 and self.tier is None
+        paced = self._paced
         if paced:
             rest = self._batch_due - time.monotonic()
             if rest > 0 and not await self._sleep(rest):

@@ -98,18 +98,18 @@ async def _append_all(
             outcomes.append(await _append(ctx.broker, topic.name, partition.index, batch))
         appended.append((topic.name, outcomes))
     ctx.detach()
-    pending = [o for _, outcomes in appended for o in outcomes if o.durable is not None]
+    pending = [
+        (o, o.durable) for _, outcomes in appended for o in outcomes if o.durable is not None
+    ]
     if pending:  # none under interval or never durability: no task per partition then
-        await asyncio.gather(*(_acknowledge(outcome) for outcome in pending))
+        await asyncio.gather(*(_acknowledge(outcome, durable) for outcome, durable in pending))
     return appended
 
 
-async def _acknowledge(outcome: _Outcome) -> None:
+async def _acknowledge(outcome: _Outcome, durable: asyncio.Future[None]) -> None:
     """Wait for the durability policy of an appended partition; record a failed flush."""
-    if outcome.durable is None:
-        return
     try:
-        await outcome.durable
+        await durable
     except EventyardError as exc:
         outcome.error = exc
 
