@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from eventyard.errors import CorruptRecordError, OffsetOutOfRangeError, StorageError
 from eventyard.records import decode_batches, read_header, split_batches
 from eventyard.storage import Durability, LogConfig, OSFileSystem, PartitionLog
+from eventyard.storage.fs import OSFile
 from eventyard.storage.recovery import RecoveredLog, recover_log
 from tests.storage.batches import make_batch, payload, values_in
 from tests.storage.faultfs import FaultFileSystem
@@ -95,6 +96,25 @@ def test_read_at_the_boundaries(tmp_path: Path) -> None:
         log.read(7, 100)
     with pytest.raises(OffsetOutOfRangeError):
         log.read(-1, 100)
+    log.close()
+
+
+def test_a_read_at_the_end_touches_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caught-up consumer's fetch reads its idle partitions at the end: no index lookup
+    and no header walk, which cost a pread each time."""
+    log = PartitionLog.open(str(tmp_path), SMALL)
+    fill(log, 40)
+    reads: list[int] = []
+    real_pread = OSFile.pread
+    monkeypatch.setattr(
+        OSFile,
+        "pread",
+        lambda self, size, position: reads.append(size) or real_pread(self, size, position),
+    )
+    assert log.read(log.end_offset, 1000) == b""
+    assert reads == []
+    assert values_in(log.read(log.end_offset - 1, 1000))[-1][0] == log.end_offset - 1
+    assert reads
     log.close()
 
 

@@ -423,7 +423,9 @@ class PartitionLog(LogMaintenance):
         progresses); ``b""`` at :attr:`end_offset`. Raises :class:`~eventyard.errors.
         OffsetOutOfRangeError` outside ``[start_offset, end_offset]`` and
         :class:`~eventyard.errors.LogCorruptionError` when a batch fails its checks.
-        Reads one segment per call, like Kafka.
+        Reads one segment per call, like Kafka. A read at the end answers at once: it is
+        what a caught-up consumer's every fetch asks of its idle partitions, and the index
+        lookup and header walk would only find nothing.
         """
         with self._lock:
             self._check_open()
@@ -433,6 +435,8 @@ class PartitionLog(LogMaintenance):
                 raise OffsetOutOfRangeError(
                     f"offset {offset} is outside partition log {self._directory} [{start}, {end}]"
                 )
+            if offset == end:
+                return b""
             for segment in self._segments.from_offset(offset):
                 if not segment.size:
                     continue

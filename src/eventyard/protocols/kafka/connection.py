@@ -12,7 +12,9 @@ group-commit fsync): the connection then reads and starts the next request while
 Appends therefore still happen in request order (an idempotent producer's sequences), yet
 a client with several Produce requests in flight (librdkafka's ``max.in.flight``) no longer
 waits one fsync per request in turn. Answers are written strictly in request order, as Kafka
-guarantees per connection. At most ``MAX_PENDING`` requests are unanswered at once; the
+guarantees per connection: an answer ready while none is waiting is written by the reader
+itself (most are: a loop turn less per request), any other queues for the writer behind the
+ones before it. At most ``MAX_PENDING`` requests are unanswered at once; the
 connection stops reading until the oldest is answered (backpressure through TCP).
 
 What closes the connection (and only that connection; the server and other clients carry on):
@@ -194,8 +196,11 @@ class Connection:
                 self._between_requests = False
                 try:
                     answer = await self._start(frame)
-                    self._unanswered += 1
-                    self._answers.put_nowait(answer)
+                    if self._unanswered or isinstance(answer, asyncio.Task):
+                        self._unanswered += 1
+                        self._answers.put_nowait(answer)
+                    else:
+                        await self._write_now(answer)
                 finally:
                     self._between_requests = True
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -204,6 +209,14 @@ class Connection:
             closing = _Closing(exc)
         finally:
             self._answers.put_nowait(closing)
+
+    async def _write_now(self, answer: bytes | None) -> None:
+        """Write an answer that is ready while no earlier one is waiting: straight from the
+        reader, saving the writer task's wake-up (a loop turn per request)."""
+        if answer is not None:
+            self._writer.write(answer)
+            await self._writer.drain()
+        self._slots.release()
 
     async def _read_frame(self) -> bytes | None:
         """The next frame's bytes, or ``None`` at a clean EOF between frames."""
