@@ -90,6 +90,33 @@ async def test_results_queued_during_a_flush_go_in_the_next_one() -> None:
     assert finished == [[1], [2, 3]]
 
 
+async def test_a_send_with_nothing_queued_publishes_at_once_and_what_follows_waits() -> None:
+    published: list[list[bytes | None]] = []
+    finished: list[list[int]] = []
+    gate = asyncio.Event()
+
+    async def publish(topic: str, records: list[Outgoing]) -> None:
+        published.append([r.value for r in records])
+        if len(published) == 1:
+            await gate.wait()
+
+    async def sleep(_: float) -> bool:
+        return True
+
+    outbox: Outbox[int] = Outbox(publish, finished.append, sleep, "test")
+    sending = asyncio.ensure_future(outbox.send({"a": [record(1)]}))
+    await asyncio.sleep(0)
+    assert published == [[b"1"]]  # in the sender's own first step, no flush task between
+    outbox.add({"a": [record(2)]}, 2)
+    await asyncio.sleep(0)
+    assert published == [[b"1"]]  # one flush at a time: the next waits for this send
+    gate.set()
+    assert await sending
+    await outbox.flushed()
+    assert published == [[b"1"], [b"2"]]
+    assert finished == [[2]]
+
+
 async def test_a_failing_flush_is_retried_and_a_stop_leaves_its_items_unfinished() -> None:
     attempts: list[int] = []
     finished: list[list[int]] = []

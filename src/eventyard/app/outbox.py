@@ -67,7 +67,8 @@ class Outbox(Generic[T]):
         self._pending: dict[str, list[Outgoing]] = {}
         self._items: list[T] = []
         self._waiting: list[asyncio.Future[bool]] = []
-        self._flushing: asyncio.Task[None] | None = None
+        self._flushing: asyncio.Future[None] | None = None
+        """The flush in progress: its task, or a direct :meth:`send`'s future."""
 
     def add(self, records: dict[str, list[Outgoing]], item: T) -> None:
         """Queue ``item``'s results for the next flush, which reports ``item`` published."""
@@ -75,9 +76,25 @@ class Outbox(Generic[T]):
         self._items.append(item)
 
     async def send(self, records: dict[str, list[Outgoing]]) -> bool:
-        """Queue ``records`` and wait for their flush: ``True`` once acknowledged, ``False``
-        if the subscription stopped first (nothing is known to be published)."""
-        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        """Publish ``records`` and wait: ``True`` once acknowledged, ``False`` if the
+        subscription stopped first (nothing is known to be published).
+
+        With nothing queued or in flight (a batch handler's usual case) the caller publishes
+        them itself, which is a flush without its task and wake-ups; what others queue
+        meanwhile waits for the next flush, so flushes stay one at a time and in order.
+        Otherwise the records queue for the next flush like :meth:`add`'s.
+        """
+        loop = asyncio.get_running_loop()
+        if self._flushing is None and not self._pending:
+            publishing = self._flushing = loop.create_future()
+            try:
+                return await self._publish_all(records)
+            finally:
+                publishing.set_result(None)
+                self._flushing = None
+                if self._pending:
+                    self._flushing = loop.create_task(self._flush())
+        done: asyncio.Future[bool] = loop.create_future()
         self._queue(records)
         self._waiting.append(done)
         return await done

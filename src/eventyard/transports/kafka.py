@@ -305,12 +305,16 @@ class KafkaTransport(Transport):
             raise _translate(exc, f"publishing to {topic!r}") from exc
         if sticky is not None:
             self._partitioner.batch_completed(topic, sticky, count)
-        outcomes = await asyncio.gather(*acks, return_exceptions=True)
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                if isinstance(outcome, errors.KafkaError):
-                    raise _translate(outcome, f"publishing to {topic!r}") from outcome
-                raise outcome
+        failure: BaseException | None = None
+        for ack in acks:  # awaited in turn, not gathered: one wake-up fewer per publish
+            try:
+                await ack
+            except Exception as exc:  # every ack is awaited, so none is left unretrieved
+                failure = failure or exc
+        if failure is not None:
+            if isinstance(failure, errors.KafkaError):
+                raise _translate(failure, f"publishing to {topic!r}") from failure
+            raise failure
 
     async def _send(
         self, producer: Any, topic: str, partition: int, messages: list[Outgoing]
