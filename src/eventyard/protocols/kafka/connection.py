@@ -262,7 +262,9 @@ class Connection:
         except asyncio.CancelledError:
             task.cancel()
             raise
-        return task
+        # Finished already (nothing to wait for, as under interval durability): its answer
+        # is ready, so it need not queue for the writer.
+        return task.result() if task.done() else task
 
     def _context(
         self,
