@@ -93,7 +93,7 @@ class Outbox(Generic[T]):
                 publishing.set_result(None)
                 self._flushing = None
                 if self._pending:
-                    self._flushing = loop.create_task(self._flush())
+                    self._start_flush()
         done: asyncio.Future[bool] = loop.create_future()
         self._queue(records)
         self._waiting.append(done)
@@ -113,7 +113,10 @@ class Outbox(Generic[T]):
             else:
                 queued.extend(items)
         if self._flushing is None:
-            self._flushing = asyncio.get_running_loop().create_task(self._flush())
+            self._start_flush()
+
+    def _start_flush(self) -> None:
+        self._flushing = asyncio.get_running_loop().create_task(self._flush())
 
     async def _flush(self) -> None:
         """Publish everything pending, again while more arrived meanwhile; then end.

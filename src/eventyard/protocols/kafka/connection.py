@@ -177,12 +177,8 @@ class Connection:
                 if entry.error is not None:
                     raise entry.error
                 return
-            data = await entry if isinstance(entry, asyncio.Task) else entry
-            if data is not None:
-                self._writer.write(data)
-                await self._writer.drain()
+            await self._write(await entry if isinstance(entry, asyncio.Task) else entry)
             self._unanswered -= 1
-            self._slots.release()
 
     async def _read_requests(self) -> None:
         """Read and start requests in order, queueing their answers; end with ``_Closing``."""
@@ -200,7 +196,7 @@ class Connection:
                         self._unanswered += 1
                         self._answers.put_nowait(answer)
                     else:
-                        await self._write_now(answer)
+                        await self._write(answer)
                 finally:
                     self._between_requests = True
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -210,9 +206,9 @@ class Connection:
         finally:
             self._answers.put_nowait(closing)
 
-    async def _write_now(self, answer: bytes | None) -> None:
-        """Write an answer that is ready while no earlier one is waiting: straight from the
-        reader, saving the writer task's wake-up (a loop turn per request)."""
+    async def _write(self, answer: bytes | None) -> None:
+        """Write one framed answer (``None``: none) and free its request's slot: the writer's
+        next one, or, straight from the reader, one ready while no earlier one waits."""
         if answer is not None:
             self._writer.write(answer)
             await self._writer.drain()
