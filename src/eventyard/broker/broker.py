@@ -251,6 +251,10 @@ class Broker:
                 await self.create_topic(name)
         return self.describe_topic(name)
 
+    def has_topic(self, name: str) -> bool:
+        """Whether the topic exists now."""
+        return name in self._topics
+
     def list_topics(self) -> list[TopicInfo]:
         """Every topic, sorted by name."""
         return [self.describe_topic(name) for name in sorted(self._topics)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import io
 from typing import Any
 
@@ -23,7 +24,8 @@ async def call_handler(
     client_host: str = "127.0.0.1",
     advertised_host: str = "127.0.0.1",
 ) -> Any:
-    """Run the handler registered for ``api_key`` at ``version`` on a decoded ``body``.
+    """Run the handler registered for ``api_key`` at ``version`` on a decoded ``body``
+    (a ``pipelined`` handler's answer may come at once or as an awaitable).
 
     The answer must be the response entity of that version and must serialize with kio's
     writer, so a field missing in one version fails in the test rather than on a client's
@@ -43,7 +45,9 @@ async def call_handler(
         advertised_host=advertised_host,
         advertised_port=9092,
     )
-    answer = await handler(ctx, body)
+    answer = handler(ctx, body)
+    if inspect.isawaitable(answer):
+        answer = await answer
     if answer is not None:
         response = load_response_schema(api_key, version)
         assert type(answer) is response

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import importlib
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,9 @@ import pytest
 from kio.index import load_request_schema
 from kio.schema.errors import ErrorCode
 
-from eventyard.broker import Broker, BrokerConfig
-from eventyard.protocols.kafka.registry import load_all, supported
+from eventyard.broker import Broker, BrokerConfig, TopicConfig
+from eventyard.protocols.kafka.apis.produce import produce
+from eventyard.protocols.kafka.registry import RequestContext, load_all, supported
 from eventyard.records import BatchBuilder, decode_batches
 from tests.protocols.kafka.handlers import call_handler
 
@@ -124,6 +126,51 @@ async def test_no_auto_creation_when_disabled(tmp_path: Path) -> None:
     async with await Broker.open(tmp_path, BrokerConfig(auto_create_topics=False)) as broker:
         answer = partitions(await call(broker, 8, produce_request(8, {"fresh": {0: batch(b"v")}})))
     assert answer["fresh", 0].error_code == ErrorCode.unknown_topic_or_partition
+
+
+def context(broker: Broker, detached: list[bool]) -> RequestContext:
+    return RequestContext(
+        broker,
+        PRODUCE,
+        8,
+        7,
+        "test-client",
+        "127.0.0.1",
+        0,
+        "127.0.0.1",
+        9092,
+        lambda: detached.append(True),
+    )
+
+
+async def test_answers_at_once_when_no_append_waits_for_durability(broker: Broker) -> None:
+    await broker.create_topic("quick", TopicConfig(partitions=1, durability="interval:200"))
+    detached: list[bool] = []
+    answer = produce(context(broker, detached), produce_request(8, {"quick": {0: batch(b"v")}}))
+    assert not inspect.isawaitable(answer)
+    assert partitions(answer)["quick", 0].error_code == ErrorCode.none
+    assert await broker.list_offset("quick", 0, -1) == 1
+    assert detached == []
+
+
+async def test_appends_at_once_and_detaches_when_waiting_for_durability(broker: Broker) -> None:
+    await broker.create_topic("synced", TopicConfig(partitions=1, durability="always"))
+    detached: list[bool] = []
+    answer = produce(context(broker, detached), produce_request(8, {"synced": {0: batch(b"v")}}))
+    assert inspect.isawaitable(answer)
+    assert detached == [True]  # appended already: the next request need not wait
+    assert broker.describe_topic("synced").partitions[0].size_bytes > 0  # stored, not yet synced
+    assert partitions(await answer)["synced", 0].base_offset == 0
+
+
+async def test_a_missing_topic_is_created_before_the_request_detaches(broker: Broker) -> None:
+    detached: list[bool] = []
+    answer = produce(context(broker, detached), produce_request(8, {"new": {0: batch(b"v")}}))
+    assert inspect.isawaitable(answer)
+    assert detached == []  # nothing appended yet: the next request must wait
+    assert partitions(await answer)["new", 0].error_code == ErrorCode.none
+    assert detached == [True]
+    assert await broker.list_offset("new", 0, -1) == 1
 
 
 async def test_too_large_batch(tmp_path: Path) -> None:

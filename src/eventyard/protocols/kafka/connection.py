@@ -7,15 +7,18 @@ the codec of the handler registered for that (api key, version) decodes (see ``c
 Pipelining. Requests are read, decoded and started one at a time, in arrival order, and
 most run to their answer before the next one starts (so a Fetch long-poll or a JoinGroup
 wait holds the requests behind it, as on a Kafka broker). A handler registered as
-``pipelined`` (Produce) may ``detach`` once it has done its work and only waits (for the
-group-commit fsync): the connection then reads and starts the next request while it waits.
-Appends therefore still happen in request order (an idempotent producer's sequences), yet
-a client with several Produce requests in flight (librdkafka's ``max.in.flight``) no longer
-waits one fsync per request in turn. Answers are written strictly in request order, as Kafka
-guarantees per connection: an answer ready while none is waiting is written by the reader
-itself (most are: a loop turn less per request), any other queues for the writer behind the
-ones before it. At most ``MAX_PENDING`` requests are unanswered at once; the
-connection stops reading until the oldest is answered (backpressure through TCP).
+``pipelined`` (Produce) is called in place and returns its answer when it has it at once
+(appends that need no durability wait, as under interval durability: no task, no loop turn),
+or an awaitable, which runs in a task until it ``detach``es, once its work is done and it
+only waits (for the group-commit fsync): the connection then reads and starts the next
+request while it waits. Appends therefore still happen in request order (an idempotent
+producer's sequences), yet a client with several Produce requests in flight (librdkafka's
+``max.in.flight``) no longer waits one fsync per request in turn. Answers are written
+strictly in request order, as Kafka guarantees per connection: an answer ready while none is
+waiting is written by the reader itself (most are: a loop turn less per request), any other
+queues for the writer behind the ones before it. At most ``MAX_PENDING`` requests are
+unanswered at once; the connection stops reading until the oldest is answered (backpressure
+through TCP).
 
 What closes the connection (and only that connection; the server and other clients carry on):
 a frame over ``MAX_FRAME_BYTES`` or with a negative size, an unknown api key, an unsupported
@@ -37,10 +40,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import io
 import logging
 import struct
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
@@ -243,7 +247,7 @@ class Connection:
             raise ProtocolError(f"undecodable api {api_key} v{api_version} frame: {exc}") from exc
         if not route.pipelined:
             ctx = self._context(api_key, api_version, correlation_id, header.client_id)
-            return await _answer(route, ctx, body)
+            return await _answered(route, ctx, route.handler(ctx, body))
         detached: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         def detach() -> None:
@@ -251,7 +255,13 @@ class Connection:
                 detached.set_result(None)
 
         ctx = self._context(api_key, api_version, correlation_id, header.client_id, detach)
-        task = asyncio.create_task(_answer(route, ctx, body))
+        try:
+            answer = route.handler(ctx, body)
+        except Exception as exc:
+            raise _failed(ctx, exc) from exc
+        if not inspect.isawaitable(answer):
+            return _framed(route, ctx, answer)
+        task = asyncio.create_task(_answered(route, ctx, answer))
         task.add_done_callback(lambda _: detach())
         try:
             await detached
@@ -287,16 +297,28 @@ class Connection:
         )
 
 
-async def _answer(route: registry.Route, ctx: registry.RequestContext, body: Any) -> bytes | None:
-    """Run the handler and frame its answer (``None``: no response)."""
+async def _answered(
+    route: registry.Route, ctx: registry.RequestContext, pending: Awaitable[Any]
+) -> bytes | None:
+    """Await a handler's answer and frame it (``None``: no response)."""
     try:
-        answer = await route.handler(ctx, body)
+        answer = await pending
     except Exception as exc:
-        log.exception("Kafka api %d v%d handler failed", ctx.api_key, ctx.api_version)
-        raise ProtocolError(f"handler of api {ctx.api_key} failed: {exc!r}") from exc
+        raise _failed(ctx, exc) from exc
+    return _framed(route, ctx, answer)
+
+
+def _framed(route: registry.Route, ctx: registry.RequestContext, answer: Any) -> bytes | None:
+    """Frame a handler's answer (``None``: no response)."""
     if answer is None:
         return None
     return encode_response(route.codec, ctx.api_key, ctx.api_version, ctx.correlation_id, answer)
+
+
+def _failed(ctx: registry.RequestContext, exc: Exception) -> ProtocolError:
+    """Log a handler's failure; the error that closes the connection."""
+    log.exception("Kafka api %d v%d handler failed", ctx.api_key, ctx.api_version)
+    return ProtocolError(f"handler of api {ctx.api_key} failed: {exc!r}")
 
 
 def encode_response(

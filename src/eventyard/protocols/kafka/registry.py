@@ -10,10 +10,13 @@ in its codec's library and returns the response entity of the same version, or `
 the request gets no response (Produce with ``acks=0``). Handlers never see bytes: framing and
 headers live in ``connection``.
 
-A handler registered with ``pipelined=True`` may call ``ctx.detach()`` once what is left of
-its work is only waiting (Produce: for durability): the connection then reads and starts the
-next request while this one waits, and still answers in request order. Everything a handler
-does before detaching happens before the next request starts, so effects keep request order.
+A handler registered with ``pipelined=True`` is a plain function, not a coroutine function.
+It does what it can at once and returns its answer when it has it (Produce whose appends need
+no durability wait: no task, no loop turn), or an awaitable of the answer. The connection
+runs that awaitable in a task and reads and starts the next request once it calls
+``ctx.detach()``, saying that what is left is only waiting (Produce: for durability), or
+finishes; answers still go out in request order. Everything a handler does before returning
+or detaching happens before the next request starts, so effects keep request order.
 """
 
 from __future__ import annotations
@@ -22,13 +25,14 @@ import importlib
 import pkgutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from eventyard.broker import Broker
 from eventyard.protocols.kafka.codecs import KIO, Codec
 
 __all__ = [
     "Handler",
+    "PipelinedHandler",
     "RequestContext",
     "Route",
     "load_all",
@@ -61,6 +65,12 @@ class RequestContext:
 
 
 Handler = Callable[[RequestContext, Any], Awaitable[Any]]
+"""A handler: a coroutine function from the request to its answer (``None``: no response)."""
+
+PipelinedHandler = Callable[[RequestContext, Any], Any]
+"""A ``pipelined`` handler: a function returning the answer or an awaitable of it."""
+
+H = TypeVar("H", bound=PipelinedHandler)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +79,7 @@ class Route:
 
     min_version: int
     max_version: int
-    handler: Handler
+    handler: Handler | PipelinedHandler
     codec: Codec
     pipelined: bool
 
@@ -84,7 +94,7 @@ def register(
     *,
     codec: Codec = KIO,
     pipelined: bool = False,
-) -> Callable[[Handler], Handler]:
+) -> Callable[[H], H]:
     """Register the decorated handler for ``api_key`` versions ``min_version..max_version``.
 
     A further registration for the same key must extend the served range without a gap or an
@@ -96,7 +106,7 @@ def register(
     if not 0 <= min_version <= max_version:
         raise ValueError(f"bad version range {min_version}..{max_version} for api {api_key}")
 
-    def decorate(handler: Handler) -> Handler:
+    def decorate(handler: H) -> H:
         new = Route(min_version, max_version, handler, codec, pipelined)
         routes = _ROUTES.setdefault(api_key, [])
         if new in routes:
@@ -123,7 +133,7 @@ def route(api_key: int, api_version: int) -> Route | None:
     return None
 
 
-def lookup(api_key: int, api_version: int) -> Handler | None:
+def lookup(api_key: int, api_version: int) -> Handler | PipelinedHandler | None:
     """The handler serving ``api_key`` at ``api_version``, or ``None`` if not served."""
     entry = route(api_key, api_version)
     return None if entry is None else entry.handler

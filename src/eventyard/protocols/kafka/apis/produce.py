@@ -10,10 +10,14 @@ time) and then appended the same way. v1 adds ``throttle_time`` to the answer an
 
 Partitions are appended in request order (an idempotent producer's batches must arrive in
 sequence order) and then acknowledged together, so one group-commit fsync covers every
-partition of the request. The handler detaches (``ctx.detach()``) between the two: the
-connection starts the next request while this one waits for its fsync, which is what lets a
-client keep several Produce requests in flight on one connection. A missing topic is created
-with the broker's defaults when ``auto_create_topics`` allows it. Each partition's failure is
+partition of the request. The handler is ``pipelined``: it appends at once, in the
+connection's reader, and answers there when no append waits for durability (interval or
+``never`` durability: no task and no loop turn per request). Otherwise it detaches
+(``ctx.detach()``) after the appends and returns an awaitable of the answer: the connection
+starts the next request while this one waits for its fsync, which is what lets a client keep
+several Produce requests in flight on one connection. A missing topic is created with the
+broker's defaults when ``auto_create_topics`` allows it (the one case that awaits before the
+appends, so the next request waits for them). Each partition's failure is
 answered with its own error code (CORRUPT_MESSAGE, for a bad CRC of a message set too,
 UNKNOWN_TOPIC_OR_PARTITION, MESSAGE_TOO_LARGE, INVALID_TOPIC_EXCEPTION,
 OUT_OF_ORDER_SEQUENCE_NUMBER, DUPLICATE_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH,
@@ -25,14 +29,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from kio.schema.errors import ErrorCode
 
 from eventyard.broker import Broker, ProduceResult
-from eventyard.errors import CorruptRecordError, EventyardError, UnknownTopicError
+from eventyard.errors import CorruptRecordError, EventyardError
 from eventyard.protocols.kafka.apis._entities import (
     build,
     error_code,
@@ -62,54 +66,96 @@ class _Outcome:
 _Appended = list[tuple[str, list[_Outcome]]]
 """Each topic of a request with its partitions' outcomes, in request order."""
 
+_Respond = Callable[[RequestContext, _Appended], Any]
+"""Builds a version's answer from the outcomes."""
 
-async def _append(broker: Broker, topic: str, index: int, batch: bytes) -> _Outcome:
-    """Append one partition's batch, creating the topic first if it is missing."""
-    outcome = _Outcome(index)
+
+def _produce(
+    ctx: RequestContext,
+    topic_data: Sequence[Any],
+    acks: int,
+    to_v2: Callable[[bytes], bytes],
+    respond: _Respond,
+) -> Any:
+    """Append every partition now and answer, or return an awaitable of the answer when a
+    topic must be created first or an append waits for durability (``None``: acks=0)."""
+    broker = ctx.broker
+    if not all(broker.has_topic(topic.name) for topic in topic_data):
+        return _create_then_produce(ctx, topic_data, acks, to_v2, respond)
+    appended = [
+        (topic.name, [_append(broker, topic.name, p, to_v2) for p in topic.partition_data])
+        for topic in topic_data
+    ]
+    if any(o.durable is not None for _, outcomes in appended for o in outcomes):
+        ctx.detach()
+        return _acknowledged(ctx, appended, acks, respond)
+    return None if acks == 0 else respond(ctx, appended)
+
+
+def _append(
+    broker: Broker, topic: str, partition: Any, to_v2: Callable[[bytes], bytes]
+) -> _Outcome:
+    """Append one partition's records to an existing topic."""
+    outcome = _Outcome(partition.index)
     try:
-        try:
-            outcome.result, outcome.durable = broker.append(topic, index, batch)
-        except UnknownTopicError:
-            await broker.ensure_topic(topic)
-            outcome.result, outcome.durable = broker.append(topic, index, batch)
+        batch = _batch(partition, to_v2)
+        outcome.result, outcome.durable = broker.append(topic, partition.index, batch)
     except EventyardError as exc:
         outcome.error = exc
     return outcome
 
 
-async def _append_all(
-    ctx: RequestContext, topic_data: Iterable[Any], to_v2: Callable[[bytes], bytes]
-) -> _Appended:
-    """Append every partition of the request in order (``to_v2`` turns records into a batch),
-    detach, and wait until every append is acknowledged or has failed."""
+def _batch(partition: Any, to_v2: Callable[[bytes], bytes]) -> bytes:
+    """A partition's records as one batch v2 (``CorruptRecordError`` if they are not)."""
+    if partition.records is None:
+        raise CorruptRecordError("a produce request with null records")
+    return to_v2(partition.records)
+
+
+async def _create_then_produce(
+    ctx: RequestContext,
+    topic_data: Sequence[Any],
+    acks: int,
+    to_v2: Callable[[bytes], bytes],
+    respond: _Respond,
+) -> Any:
+    """Append every partition in order, first creating a missing topic with the broker's
+    defaults (where auto-creation allows) when it gets valid records; detach; answer once
+    acknowledged."""
+    broker = ctx.broker
     appended: _Appended = []
     for topic in topic_data:
         outcomes = []
         for partition in topic.partition_data:
-            if partition.records is None:
-                error = CorruptRecordError("a produce request with null records")
-                outcomes.append(_Outcome(partition.index, error=error))
-                continue
+            outcome = _Outcome(partition.index)
             try:
-                batch = to_v2(partition.records)
-            except CorruptRecordError as exc:
-                outcomes.append(_Outcome(partition.index, error=exc))
-                continue
-            outcomes.append(await _append(ctx.broker, topic.name, partition.index, batch))
+                batch = _batch(partition, to_v2)
+                if not broker.has_topic(topic.name):
+                    await broker.ensure_topic(topic.name)
+                outcome.result, outcome.durable = broker.append(topic.name, partition.index, batch)
+            except EventyardError as exc:
+                outcome.error = exc
+            outcomes.append(outcome)
         appended.append((topic.name, outcomes))
     ctx.detach()
-    pending = [
-        (o, o.durable) for _, outcomes in appended for o in outcomes if o.durable is not None
-    ]
-    if pending:  # none under interval or never durability: no task per partition then
-        await asyncio.gather(*(_acknowledge(outcome, durable) for outcome, durable in pending))
-    return appended
+    return await _acknowledged(ctx, appended, acks, respond)
 
 
-async def _acknowledge(outcome: _Outcome, durable: asyncio.Future[None]) -> None:
+async def _acknowledged(
+    ctx: RequestContext, appended: _Appended, acks: int, respond: _Respond
+) -> Any:
+    """The answer once every append has met its durability policy or failed."""
+    pending = [o for _, outcomes in appended for o in outcomes if o.durable is not None]
+    if pending:
+        await asyncio.gather(*(_acknowledge(outcome) for outcome in pending))
+    return None if acks == 0 else respond(ctx, appended)
+
+
+async def _acknowledge(outcome: _Outcome) -> None:
     """Wait for the durability policy of an appended partition; record a failed flush."""
+    assert outcome.durable is not None
     try:
-        await durable
+        await outcome.durable
     except EventyardError as exc:
         outcome.error = exc
 
@@ -119,11 +165,13 @@ def _verbatim(records: bytes) -> bytes:
 
 
 @register(API_KEY, 3, 8, pipelined=True)
-async def produce(ctx: RequestContext, request: Any) -> Any:
+def produce(ctx: RequestContext, request: Any) -> Any:
     """Append every partition of ``request``; answer offsets or errors (``None`` if acks=0)."""
-    appended = await _append_all(ctx, request.topic_data, _verbatim)
-    if request.acks == 0:
-        return None
+    return _produce(ctx, request.topic_data, request.acks, _verbatim, _response)
+
+
+def _response(ctx: RequestContext, appended: _Appended) -> Any:
+    """The kio ProduceResponse of ``ctx.api_version``."""
     module = response_module(API_KEY, ctx.api_version)
     return build(
         response_class(API_KEY, ctx.api_version),
@@ -161,16 +209,18 @@ def _partition_response(module: Any, outcome: _Outcome) -> Any:
 
 
 @register(API_KEY, 0, 2, codec=KafkaPython(ProduceRequest, ProduceResponse), pipelined=True)
-async def produce_message_sets(ctx: RequestContext, request: Any) -> Any:
+def produce_message_sets(ctx: RequestContext, request: Any) -> Any:
     """Produce v0-2: convert each partition's message set to a batch v2, then as v3+."""
     append_time_ms = time.time_ns() // 1_000_000
 
     def to_v2(message_set: bytes) -> bytes:
         return to_batch(message_set, append_time_ms=append_time_ms)
 
-    appended = await _append_all(ctx, request.topic_data, to_v2)
-    if request.acks == 0:
-        return None
+    return _produce(ctx, request.topic_data, request.acks, to_v2, _message_set_response)
+
+
+def _message_set_response(ctx: RequestContext, appended: _Appended) -> Any:
+    """The kafka-python ProduceResponse of v0-2."""
     topic_response = ProduceResponse.TopicProduceResponse
     partition_response = topic_response.PartitionProduceResponse
     return ProduceResponse(
