@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import importlib
 import itertools
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from eventyard.app import App
-from eventyard.app.runner import load_app
+from eventyard.app.runner import EVENT_LOOP_ENV, load_app, run
 from eventyard.errors import ConfigError
 
 _names = itertools.count()
@@ -176,3 +177,26 @@ def test_an_async_factory_leaves_no_unawaited_coroutine(
         gc.collect()
     assert outcome in ("App", "refused")
     assert [str(w.message) for w in caught if w.category is RuntimeWarning] == []
+
+
+async def _loop_type() -> str:
+    return type(asyncio.get_running_loop()).__module__
+
+
+def test_run_uses_uvloop_when_it_is_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("uvloop")
+    monkeypatch.delenv(EVENT_LOOP_ENV, raising=False)
+    assert run(_loop_type()).startswith("uvloop")
+
+
+def test_run_on_the_standard_loop_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(EVENT_LOOP_ENV, "asyncio")
+    assert run(_loop_type()).startswith("asyncio")
+
+
+def test_run_refuses_an_unknown_loop_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(EVENT_LOOP_ENV, "tokio")
+    work = _loop_type()
+    with pytest.raises(ConfigError, match="EVENTYARD_EVENT_LOOP must be uvloop or asyncio"):
+        run(work)
+    assert work.cr_frame is None  # closed, so never reported as never awaited

@@ -1,7 +1,7 @@
 """Open the embedded broker for one command and run its asyncio code.
 
 Every data command is a short-lived process: it takes the data directory's exclusive lock by
-opening the broker, does its work inside one ``asyncio.run``, and closes the broker (which
+opening the broker, does its work inside one :func:`run`, and closes the broker (which
 flushes the logs) before the process exits, even when the work fails.
 
 Commands that only read or change existing data refuse a data directory that does not
@@ -12,7 +12,6 @@ to a misspelt topic is a user mistake, not a new topic.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Annotated, Any, Final, TypeVar
 
 import typer
 
+from eventyard.app.runner import run as run_on_loop
 from eventyard.broker import Broker, BrokerConfig
 from eventyard.broker.groups import GroupConfig
 from eventyard.errors import ConfigError
@@ -50,8 +50,9 @@ DataDir = Annotated[
 
 
 def run(work: Coroutine[Any, Any, T]) -> T:
-    """Run one command's asyncio work to completion on a fresh event loop."""
-    return asyncio.run(work)
+    """Run one command's asyncio work to completion on a fresh event loop (uvloop's when
+    installed: :func:`eventyard.app.runner.run`)."""
+    return run_on_loop(work)
 
 
 @asynccontextmanager

@@ -12,13 +12,12 @@ resumes from the last commit). Logs go to stderr, which the pipeline points at
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import logging
 import sys
 from pathlib import Path
 
-from eventyard.app.runner import serve
+from eventyard.app.runner import run, serve
 from eventyard.demo.settings import read_settings
 from eventyard.demo.stages import STAGES, build_stage
 
@@ -40,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
 
     settings = read_settings(args.settings)
     app = build_stage(args.stage, KafkaTransport(args.bootstrap), settings)
-    asyncio.run(serve(app, on_started=gc.freeze))  # as Pipeline.start does, for the same reason
+    run(serve(app, on_started=gc.freeze))  # as Pipeline.start does, for the same reason
 
 
 if __name__ == "__main__":
