@@ -70,26 +70,34 @@ _Respond = Callable[[RequestContext, _Appended], Any]
 """Builds a version's answer from the outcomes."""
 
 
-def _produce(
-    ctx: RequestContext,
-    topic_data: Sequence[Any],
-    acks: int,
-    to_v2: Callable[[bytes], bytes],
-    respond: _Respond,
-) -> Any:
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """What a Produce version hands over: the partitions' records, ``acks``, how its records
+    become one batch v2, and how its answer is built."""
+
+    topic_data: Sequence[Any]
+    acks: int
+    to_v2: Callable[[bytes], bytes]
+    respond: _Respond
+
+
+def _produce(ctx: RequestContext, request: _Request) -> Any:
     """Append every partition now and answer, or return an awaitable of the answer when a
     topic must be created first or an append waits for durability (``None``: acks=0)."""
     broker = ctx.broker
-    if not all(broker.has_topic(topic.name) for topic in topic_data):
-        return _create_then_produce(ctx, topic_data, acks, to_v2, respond)
+    if not all(broker.has_topic(topic.name) for topic in request.topic_data):
+        return _create_then_produce(ctx, request)
     appended = [
-        (topic.name, [_append(broker, topic.name, p, to_v2) for p in topic.partition_data])
-        for topic in topic_data
+        (
+            topic.name,
+            [_append(broker, topic.name, p, request.to_v2) for p in topic.partition_data],
+        )
+        for topic in request.topic_data
     ]
     if any(o.durable is not None for _, outcomes in appended for o in outcomes):
         ctx.detach()
-        return _acknowledged(ctx, appended, acks, respond)
-    return None if acks == 0 else respond(ctx, appended)
+        return _acknowledged(ctx, appended, request)
+    return None if request.acks == 0 else request.respond(ctx, appended)
 
 
 def _append(
@@ -112,24 +120,18 @@ def _batch(partition: Any, to_v2: Callable[[bytes], bytes]) -> bytes:
     return to_v2(partition.records)
 
 
-async def _create_then_produce(
-    ctx: RequestContext,
-    topic_data: Sequence[Any],
-    acks: int,
-    to_v2: Callable[[bytes], bytes],
-    respond: _Respond,
-) -> Any:
+async def _create_then_produce(ctx: RequestContext, request: _Request) -> Any:
     """Append every partition in order, first creating a missing topic with the broker's
     defaults (where auto-creation allows) when it gets valid records; detach; answer once
     acknowledged."""
     broker = ctx.broker
     appended: _Appended = []
-    for topic in topic_data:
+    for topic in request.topic_data:
         outcomes = []
         for partition in topic.partition_data:
             outcome = _Outcome(partition.index)
             try:
-                batch = _batch(partition, to_v2)
+                batch = _batch(partition, request.to_v2)
                 if not broker.has_topic(topic.name):
                     await broker.ensure_topic(topic.name)
                 outcome.result, outcome.durable = broker.append(topic.name, partition.index, batch)
@@ -138,17 +140,15 @@ async def _create_then_produce(
             outcomes.append(outcome)
         appended.append((topic.name, outcomes))
     ctx.detach()
-    return await _acknowledged(ctx, appended, acks, respond)
+    return await _acknowledged(ctx, appended, request)
 
 
-async def _acknowledged(
-    ctx: RequestContext, appended: _Appended, acks: int, respond: _Respond
-) -> Any:
+async def _acknowledged(ctx: RequestContext, appended: _Appended, request: _Request) -> Any:
     """The answer once every append has met its durability policy or failed."""
     pending = [o for _, outcomes in appended for o in outcomes if o.durable is not None]
     if pending:
         await asyncio.gather(*(_acknowledge(outcome) for outcome in pending))
-    return None if acks == 0 else respond(ctx, appended)
+    return None if request.acks == 0 else request.respond(ctx, appended)
 
 
 async def _acknowledge(outcome: _Outcome) -> None:
@@ -167,7 +167,7 @@ def _verbatim(records: bytes) -> bytes:
 @register(API_KEY, 3, 8, pipelined=True)
 def produce(ctx: RequestContext, request: Any) -> Any:
     """Append every partition of ``request``; answer offsets or errors (``None`` if acks=0)."""
-    return _produce(ctx, request.topic_data, request.acks, _verbatim, _response)
+    return _produce(ctx, _Request(request.topic_data, request.acks, _verbatim, _response))
 
 
 def _response(ctx: RequestContext, appended: _Appended) -> Any:
@@ -216,7 +216,7 @@ def produce_message_sets(ctx: RequestContext, request: Any) -> Any:
     def to_v2(message_set: bytes) -> bytes:
         return to_batch(message_set, append_time_ms=append_time_ms)
 
-    return _produce(ctx, request.topic_data, request.acks, to_v2, _message_set_response)
+    return _produce(ctx, _Request(request.topic_data, request.acks, to_v2, _message_set_response))
 
 
 def _message_set_response(ctx: RequestContext, appended: _Appended) -> Any:
