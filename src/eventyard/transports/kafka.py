@@ -8,9 +8,10 @@ an optional extra (``pip install 'eventyard[kafka]'``): this module imports it o
   :meth:`~KafkaTransport.publish` places its messages itself, as the other transports do
   (murmur2 of the key, Kafka's Java placement; unkeyed messages of one call together on one
   sticky partition), builds one record batch per partition (more when a batch fills), submits
-  every batch before awaiting any, then awaits their acknowledgements together. Batches of one
-  partition are sent in order, so publish order is kept per partition. Explicit partitions are
-  checked against the topic's metadata before anything is sent.
+  every batch before awaiting any, then awaits every acknowledgement in turn and raises the
+  first failure. Batches of one partition are sent in order, so publish order is kept per
+  partition. Explicit partitions are checked against the topic's metadata before anything is
+  sent.
 - **Receiving.** Each :class:`KafkaReceiver` is one ``AIOKafkaConsumer`` in its group
   (round-robin assignor, no auto-commit). A rebalance listener tracks the assignment: it is
   empty from the moment a rebalance revokes the partitions until the new ones are assigned,

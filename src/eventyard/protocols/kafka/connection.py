@@ -268,8 +268,8 @@ class Connection:
         except asyncio.CancelledError:
             task.cancel()
             raise
-        # Finished already (nothing to wait for, as under interval durability): its answer
-        # is ready, so it need not queue for the writer.
+        # Finished already (a topic created first, then nothing to wait for): its answer is
+        # ready, so it need not queue for the writer.
         return task.result() if task.done() else task
 
     def _context(
