@@ -328,6 +328,11 @@ def test_demo_latency_times_every_alert_and_cleans_up(tmp_path: Path, single_pro
     assert run.events == 600
     assert run.latencies and all(0 < latency < 30 for latency in run.latencies)
     assert 0 < run.fed_s <= run.drained_s
+    assert list(run.stages) == ["comps", "valuation", "scoring", "matching", "alerts"]
+    for i, latency in enumerate(run.latencies):  # the stages' shares add up to the latency
+        shares = [times[i] for times in run.stages.values()]
+        assert all(share > 0 for share in shares)
+        assert sum(shares) == pytest.approx(latency, abs=1e-9)
     assert list(tmp_path.iterdir()) == [], "the demo scenario left its data behind"
 
 

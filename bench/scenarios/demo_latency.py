@@ -33,6 +33,11 @@ exist to compare with, and the first model's training is part of what a user see
 is the 99th percentile (nearest rank); the notes give the median, the maximum, the number of
 alerts and how closely the feed kept its pace. A run whose feed fell more than 10% (plus
 50 ms) behind its schedule is an error, not a figure.
+
+The notes also split each alert's latency by stage, to show where the time goes: the
+records in between (``comped``, ``valued``, ``deals``, ``matches``) are read back too, and
+a stage's share runs from the time of the record it read to the time of the record it
+wrote (the broker's hop included), so the five shares of an alert add up to its latency.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -52,7 +57,15 @@ from eventyard.app.dlq import read_available
 from eventyard.app.runner import run as run_on_loop
 from eventyard.demo.buyboxes import load_buyboxes
 from eventyard.demo.data import load_sales
-from eventyard.demo.events import DEMO_REGISTRY, AlertSent, ListingChanged
+from eventyard.demo.events import (
+    DEMO_REGISTRY,
+    AlertSent,
+    DealMatched,
+    DealScored,
+    ListingChanged,
+    ListingComped,
+    ListingValued,
+)
 from eventyard.demo.market import simulate_market
 from eventyard.demo.pipeline import Pipeline, PipelineConfig, feed
 from eventyard.demo.session import EXAMPLE_BUYBOXES
@@ -74,7 +87,11 @@ SETTLE_S = 1.0
 MODES = ("processes", "single process")
 """The demo's two modes, its default first."""
 
+STAGES = ("comps", "valuation", "scoring", "matching", "alerts")
+"""The stages between a listing and its alert, in order (what the latency is split by)."""
+
 T = TypeVar("T")
+K = TypeVar("K")
 
 
 @dataclass(frozen=True)
@@ -87,6 +104,8 @@ class DemoRun:
     """From the first publish to the last one returning."""
     drained_s: float
     """From the first publish until every stage had committed to the end of its topics."""
+    stages: dict[str, list[float]]
+    """Each alert's latency split by stage (:data:`STAGES`), in seconds, in alert order."""
 
 
 def market(limit: int | None = None) -> list[ListingChanged]:
@@ -122,13 +141,59 @@ async def demo_latencies(
         drained = time.monotonic() - started
         transport = pipeline.feed_app.transport
         published = await _times(transport, "listings", ListingChanged)
+        comped = await _times(transport, "comped", ListingComped)
+        valued = await _times(transport, "valued", ListingValued)
+        scored = await _times(transport, "deals", DealScored)
+        matched = await _times(transport, "matches", DealMatched)
         alerted = await _times(transport, "alerts", AlertSent)
     finally:
         await pipeline.stop()
         shutil.rmtree(directory, ignore_errors=True)
     sent = {(listing.ListingKey, listing.ModificationTimestamp): at for listing, at in published}
     latencies = [at - sent[(alert.ListingKey, alert.At)] for alert, at in alerted]
-    return DemoRun(latencies, len(published), fed, drained)
+    stages = _by_stage(sent, (comped, valued, scored), matched, alerted)
+    return DemoRun(latencies, len(published), fed, drained, stages)
+
+
+def _by_stage(
+    sent: dict[tuple[str, str], float],
+    between: tuple[
+        list[tuple[ListingComped, float]],
+        list[tuple[ListingValued, float]],
+        list[tuple[DealScored, float]],
+    ],
+    matched: list[tuple[DealMatched, float]],
+    alerted: list[tuple[AlertSent, float]],
+) -> dict[str, list[float]]:
+    """Each alert's latency split by stage (module docstring): a change of the market is
+    (``ListingKey``, its time); a match and an alert also name their buy-box."""
+    comped, valued, scored = between
+    stops = [
+        _first((_change(e.listing), at) for e, at in comped),
+        _first((_change(e.listing), at) for e, at in valued),
+        _first((_change(e.valued.listing), at) for e, at in scored),
+    ]
+    matches = _first(((e.BuyBox, e.ListingKey, e.At), at) for e, at in matched)
+    stages: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    for alert, at in alerted:
+        change = (alert.ListingKey, alert.At)
+        times = [sent[change], *(stop[change] for stop in stops)]
+        times += [matches[(alert.BuyBox, *change)], at]
+        for stage, start, end in zip(STAGES, times[:-1], times[1:], strict=True):
+            stages[stage].append(end - start)
+    return stages
+
+
+def _change(listing: ListingChanged) -> tuple[str, str]:
+    return listing.ListingKey, listing.ModificationTimestamp
+
+
+def _first(pairs: Iterable[tuple[K, float]]) -> dict[K, float]:
+    """Each key's first time (a record written twice, as after a retry, counts once)."""
+    out: dict[K, float] = {}
+    for key, at in pairs:
+        out.setdefault(key, at)
+    return out
 
 
 async def _times(transport: Transport, topic: str, event_type: type[T]) -> list[tuple[T, float]]:
@@ -158,6 +223,10 @@ def _checked(run: DemoRun, events: int, mode: str) -> DemoRun:
     return run
 
 
+def _p50_p99(seconds: list[float]) -> tuple[float, float]:
+    return percentile(seconds, 0.5) * 1000, percentile(seconds, 0.99) * 1000
+
+
 def _run(settings: Settings) -> Measurement:
     events = market(None if not settings.quick else 1_500)
     schedule = (len(events) - 1) / RATE
@@ -181,13 +250,18 @@ def _run(settings: Settings) -> Measurement:
         p99 = percentile(run.latencies, 0.99) * 1000
         top = max(run.latencies) * 1000
         worst = max(worst, p99)
+        split = {stage: _p50_p99(times) for stage, times in run.stages.items()}
         notes.append(
             f"{mode}: {len(events):,} Ames listing changes fed at {RATE:,}/s in "
             f"{run.fed_s:.2f} s (schedule {schedule:.2f} s), all stages caught up "
             f"{run.drained_s:.2f} s after the first publish; {len(run.latencies):,} alerts, "
-            f"listing-to-alert p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {top:.1f} ms"
+            f"listing-to-alert p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {top:.1f} ms; "
+            "by stage, p50/p99 ms: "
+            + ", ".join(f"{stage} {a:.1f}/{b:.1f}" for stage, (a, b) in split.items())
         )
         prefix = mode.replace(" ", "_")
+        for stage, (a, b) in split.items():
+            details.update({f"{prefix}_{stage}_p50_ms": a, f"{prefix}_{stage}_p99_ms": b})
         details.update(
             {
                 f"{prefix}_p50_ms": p50,
