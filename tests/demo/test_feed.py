@@ -3,8 +3,11 @@ publishing each event when it falls due and never early; a rate must be positive
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 import pytest
 
@@ -13,7 +16,7 @@ from eventyard.demo.events import DEMO_REGISTRY, ListingChanged
 from eventyard.demo.pipeline import feed
 from eventyard.errors import ConfigError, UnknownTopicError
 from eventyard.events import decode
-from eventyard.transports import MemoryTransport
+from eventyard.transports import MemoryTransport, Outgoing
 
 START = dt.datetime(2008, 1, 1, 15, 0, tzinfo=dt.UTC)
 
@@ -71,6 +74,49 @@ async def test_rate_paces_by_count_whatever_the_market_times() -> None:
     first = times[events[0].ListingKey]
     for index, event in enumerate(events):
         assert times[event.ListingKey] - first >= index / rate - 0.002, "published early"
+
+
+class Recording(MemoryTransport):
+    """Notes when each listing is handed over for publishing (``time.monotonic()``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.handed: dict[bytes | None, float] = {}
+
+    async def publish(self, topic: str, messages: Sequence[Outgoing]) -> None:
+        now = time.monotonic()
+        self.handed.update((message.key, now) for message in messages)
+        await super().publish(topic, messages)
+
+
+def uvloop_run(main: Coroutine[Any, Any, None]) -> None:
+    uvloop = pytest.importorskip("uvloop")
+    uvloop.run(main)
+
+
+@pytest.mark.parametrize("run", [asyncio.run, uvloop_run], ids=["asyncio", "uvloop"])
+def test_rate_never_publishes_early_on_either_event_loop(
+    run: Callable[[Coroutine[Any, Any, None]], None],
+) -> None:
+    """uvloop's timers count whole milliseconds: a shorter sleep returns at once, and a
+    timer may fire early by part of one. Before the feed slept again until the time had
+    come, about 120 of these 300 events went out up to 0.45 ms early on uvloop."""
+    events, rate = listings(300, days_apart=1), 1000.0
+    transport = Recording()
+    started: list[float] = []
+
+    async def main() -> None:
+        async with app_on(transport) as app:
+            started.append(time.monotonic())  # the feed's own start is this or later
+            await feed(app, events, speed=0, rate=rate)
+
+    run(main())
+    early = [
+        index
+        for index, event in enumerate(events)
+        if transport.handed[event.ListingKey.encode()] < started[0] + index / rate
+    ]
+    assert early == [], f"{len(early)} of {len(events)} events went out before they were due"
 
 
 async def test_rate_reports_progress_and_counts_rejects() -> None:

@@ -68,6 +68,12 @@ a run does not end while an event waits in a retry tier."""
 
 DAY_SECONDS = 86_400.0
 
+TIMER_GRAIN = 0.001
+"""The shortest sleep the feed asks of the event loop, in seconds. uvloop's timers count
+whole milliseconds: a shorter sleep returns at once, and a timer may fire early by part of
+a millisecond (its clock is read once per loop turn). So the feed sleeps at least this long
+and sleeps again until the time has come (:func:`_sleep_until`)."""
+
 
 @dataclass(frozen=True)
 class PipelineConfig:
@@ -133,7 +139,7 @@ async def feed(
                 if on_published is not None and batch:
                     on_published(published)
                 batch = []
-                await asyncio.sleep(wait)
+                await _sleep_until(start_wall + due)
         batch.append(event)
         if len(batch) >= 500:
             await _flush(app, batch)
@@ -146,6 +152,12 @@ async def feed(
     if on_published is not None:
         on_published(published)
     return published
+
+
+async def _sleep_until(deadline: float) -> None:
+    """Return at ``deadline`` (a ``time.monotonic()`` time) or later, never before."""
+    while (wait := deadline - time.monotonic()) > 0:
+        await asyncio.sleep(max(wait, TIMER_GRAIN))
 
 
 async def _flush(app: App, batch: list[ListingChanged]) -> None:
