@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -226,6 +227,32 @@ class TestSQLiteDedupeStore(DedupeStoreContract):
         await store.close()
         with pytest.raises(EventyardError, match="is closed"):
             await store.claim("g", ["a"])
+        with pytest.raises(EventyardError, match="is closed"):
+            await store.seen_many("g", ["a"])
+
+    async def test_a_read_answers_while_a_write_is_in_progress(self, tmp_path: Path) -> None:
+        """Reads do not queue behind the worker thread's writes: a subscription asks before
+        every batch, and a round trip through a busy event loop's worker thread took
+        milliseconds. They see what was committed when they began."""
+        store = SQLiteDedupeStore(tmp_path / "dedupe.db")
+        entered, release = threading.Event(), threading.Event()
+
+        def held(connection: sqlite3.Connection) -> None:
+            entered.set()
+            release.wait(10)
+
+        try:
+            await store.mark("g", ["a"])
+            writing = asyncio.ensure_future(store.transact("g", "b", held))
+            assert await asyncio.to_thread(entered.wait, 10)
+            assert await asyncio.wait_for(store.seen_many("g", ["a", "b"]), 2) == {"a"}
+            assert await asyncio.wait_for(store.seen("g", "b"), 2) is False
+            release.set()
+            assert await writing == (True, None)
+            assert await store.seen_many("g", ["a", "b"]) == {"a", "b"}
+        finally:
+            release.set()
+            await store.close()
 
     async def test_sqlite_failures_raise_storage_errors_naming_the_file(
         self, tmp_path: Path

@@ -18,19 +18,29 @@ retention; recording a live id keeps its first-seen time.
   be retried (in place or through a retry topic), so the retry is not skipped as a duplicate.
 
 :class:`SQLiteDedupeStore` keeps the ids in one SQLite file (stdlib ``sqlite3``) and survives
-a restart. The connection is opened and used by one worker thread (a single-thread executor
-owned by the store), never by the event loop: every operation is a job queued to that worker,
-so jobs run one at a time in the order they were asked, the connection stays with the thread
-that opened it, and a caller cancelled while its job runs cannot let a second job onto the
-connection mid-transaction (which a lock released on cancellation around ``asyncio.to_thread``
-would allow). A job already running finishes even when its caller is cancelled, so a cancelled
-``claim`` may have recorded its ids: release them if the events will be handled again. Each
-write is one transaction, begun ``IMMEDIATE`` so another process sharing the file cannot
-interleave between a claim's read and its write. The journal is WAL with
-``synchronous=NORMAL``: a commit survives the process dying at any point; a power cut may lose
-the last commits, which then only lets a duplicate through, the at-least-once case the store
-narrows anyway. The rows are ``(group_name, event_id)`` primary key and ``first_seen`` (Unix
-seconds, from the injected ``clock``), with an index on ``first_seen`` for the purge.
+a restart. Writes (every method but the two reads) go through one worker thread (a
+single-thread executor owned by the store), never the event loop, since a write may wait on
+the disk: each is a job queued to that worker, so writes run one at a time in the order they
+were asked, the writing connection stays with the thread that opened it, and a caller
+cancelled while its job runs cannot let a second job onto the connection mid-transaction
+(which a lock released on cancellation around ``asyncio.to_thread`` would allow). A job
+already running finishes even when its caller is cancelled, so a cancelled ``claim`` may have
+recorded its ids: release them if the events will be handled again. Each write is one
+transaction, begun ``IMMEDIATE`` so another process sharing the file cannot interleave
+between a claim's read and its write. The journal is WAL with ``synchronous=NORMAL``: a
+commit survives the process dying at any point; a power cut may lose the last commits, which
+then only lets a duplicate through, the at-least-once case the store narrows anyway. The rows
+are ``(group_name, event_id)`` primary key and ``first_seen`` (Unix seconds, from the
+injected ``clock``), with an index on ``first_seen`` for the purge.
+
+The reads, :meth:`~SQLiteDedupeStore.seen` and :meth:`~SQLiteDedupeStore.seen_many`, run on
+the calling thread instead, on a connection of that thread's own: in WAL mode a read neither
+waits for the writer nor holds it up, and it takes about 0.1 ms, where a round trip through
+the worker thread took several milliseconds whenever the event loop was busy (the
+subscription asks before every fetched batch: in the deal-sourcing demo's one-process mode
+that round trip was half of the alerts stage's latency). A read sees every write that had
+finished when it began, not one still running; a dispatcher marks ids only after handling
+them, and keeps the ids it has taken and not yet marked itself (:mod:`eventyard.app.worker`).
 
 :class:`MemoryDedupeStore` has the same contract in a dictionary, for tests and for
 subscriptions that accept forgetting on restart.
@@ -40,6 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -57,6 +68,11 @@ T = TypeVar("T")
 DEFAULT_RETENTION: Final = timedelta(days=7)
 _CHUNK: Final = 500
 """Ids per ``IN (...)`` query: well below SQLite's limit on bound parameters."""
+
+_READ_BUSY_TIMEOUT: Final = 1.0
+"""Seconds a read on the caller's thread may wait for a lock. A WAL reader waits for none in
+normal use (only, briefly, while a connection recovers the WAL index); the worker's writes
+keep the long timeout."""
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS processed_events (
@@ -190,8 +206,9 @@ class SQLiteDedupeStore:
     """The :class:`DedupeStore` contract in a SQLite file, kept across restarts.
 
     The file is opened on first use (or by :meth:`open`), in the store's worker thread, so
-    the store can be built at import time, before any event loop runs. SQLite failures raise
-    :class:`~eventyard.errors.StorageError` naming the file.
+    the store can be built at import time, before any event loop runs; each thread that reads
+    opens a read connection of its own on its first read (module docstring). SQLite failures
+    raise :class:`~eventyard.errors.StorageError` naming the file.
     """
 
     def __init__(
@@ -207,6 +224,10 @@ class SQLiteDedupeStore:
         self._executor: ThreadPoolExecutor | None = None
         self._connection: sqlite3.Connection | None = None
         """Touched only by the worker thread."""
+        self._reading = threading.local()
+        """``connection``: the calling thread's read connection, once it has read."""
+        self._readers: list[sqlite3.Connection] = []
+        """Every thread's read connection, to close with the store."""
         self._closed = False
 
     async def open(self) -> None:
@@ -214,27 +235,18 @@ class SQLiteDedupeStore:
         await self._run(lambda connection: None)
 
     async def seen(self, group: str, event_id: str) -> bool:
-        def job(connection: sqlite3.Connection) -> bool:
-            row = connection.execute(
-                "SELECT 1 FROM processed_events "
-                "WHERE group_name = ? AND event_id = ? AND first_seen > ?",
-                (group, event_id, self._clock() - self._retention),
-            ).fetchone()
-            return row is not None
-
-        return await self._run(job)
+        return bool(await self.seen_many(group, [event_id]))
 
     async def seen_many(self, group: str, event_ids: Sequence[str]) -> set[str]:
         ids = _ids(event_ids)
         if not ids:
             return set()
-
-        def job(connection: sqlite3.Connection) -> set[str]:
-            cutoff = self._clock() - self._retention
-            with _transaction(connection, "BEGIN"):
-                return _select_live(connection, group, ids, cutoff)
-
-        return await self._run(job)
+        reader = await self._reader()
+        try:
+            with _transaction(reader, "BEGIN"):
+                return _select_live(reader, group, ids, self._clock() - self._retention)
+        except sqlite3.Error as exc:
+            raise StorageError(f"dedupe store {self.path}: {exc}") from exc
 
     async def mark(self, group: str, event_ids: Sequence[str]) -> None:
         ids = _ids(event_ids)
@@ -319,6 +331,9 @@ class SQLiteDedupeStore:
         if self._closed:
             return
         self._closed = True
+        for reader in self._readers:
+            reader.close()
+        self._readers.clear()
         executor = self._executor
         if executor is None:
             return
@@ -333,9 +348,34 @@ class SQLiteDedupeStore:
         finally:
             executor.shutdown(wait=False)
 
-    async def _run(self, job: Callable[[sqlite3.Connection], T]) -> T:
+    async def _reader(self) -> sqlite3.Connection:
+        """The calling thread's read connection, opened on its first read, once the worker
+        has created the file and its table (it has when its connection exists)."""
+        self._check_open()
+        reader: sqlite3.Connection | None = getattr(self._reading, "connection", None)
+        if reader is not None:
+            return reader
+        if self._connection is None:
+            await self.open()
+        try:
+            reader = sqlite3.connect(
+                self.path,
+                timeout=_READ_BUSY_TIMEOUT,
+                isolation_level=None,
+                check_same_thread=False,  # only its thread reads; close() may run elsewhere
+            )
+        except sqlite3.Error as exc:
+            raise StorageError(f"dedupe store {self.path}: {exc}") from exc
+        self._reading.connection = reader
+        self._readers.append(reader)
+        return reader
+
+    def _check_open(self) -> None:
         if self._closed:
             raise EventyardError(f"the dedupe store {self.path} is closed")
+
+    async def _run(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        self._check_open()
         if self._executor is None:
             self._executor = ThreadPoolExecutor(
                 max_workers=1, thread_name_prefix="eventyard-dedupe"
