@@ -151,23 +151,20 @@ async def demo_latencies(
         shutil.rmtree(directory, ignore_errors=True)
     sent = {(listing.ListingKey, listing.ModificationTimestamp): at for listing, at in published}
     latencies = [at - sent[(alert.ListingKey, alert.At)] for alert, at in alerted]
-    stages = _by_stage(sent, (comped, valued, scored), matched, alerted)
+    stages = _by_stage(sent, comped, valued, scored, matched, alerted)
     return DemoRun(latencies, len(published), fed, drained, stages)
 
 
 def _by_stage(
     sent: dict[tuple[str, str], float],
-    between: tuple[
-        list[tuple[ListingComped, float]],
-        list[tuple[ListingValued, float]],
-        list[tuple[DealScored, float]],
-    ],
+    comped: list[tuple[ListingComped, float]],
+    valued: list[tuple[ListingValued, float]],
+    scored: list[tuple[DealScored, float]],
     matched: list[tuple[DealMatched, float]],
     alerted: list[tuple[AlertSent, float]],
 ) -> dict[str, list[float]]:
     """Each alert's latency split by stage (module docstring): a change of the market is
     (``ListingKey``, its time); a match and an alert also name their buy-box."""
-    comped, valued, scored = between
     stops = [
         _first((_change(e.listing), at) for e, at in comped),
         _first((_change(e.listing), at) for e, at in valued),

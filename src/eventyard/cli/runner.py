@@ -1,8 +1,9 @@
 """Open the embedded broker for one command and run its asyncio code.
 
 Every data command is a short-lived process: it takes the data directory's exclusive lock by
-opening the broker, does its work inside one :func:`run`, and closes the broker (which
-flushes the logs) before the process exits, even when the work fails.
+opening the broker, does its work inside one :func:`run` (:func:`eventyard.app.runner.run`,
+re-exported: uvloop's loop when installed), and closes the broker (which flushes the logs)
+before the process exits, even when the work fails.
 
 Commands that only read or change existing data refuse a data directory that does not
 exist, rather than quietly creating an empty one wherever the user happens to stand; only
@@ -12,22 +13,20 @@ to a misspelt topic is a user mistake, not a new topic.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any, Final, TypeVar
+from typing import Annotated, Final
 
 import typer
 
-from eventyard.app.runner import run as run_on_loop
+from eventyard.app.runner import run
 from eventyard.broker import Broker, BrokerConfig
 from eventyard.broker.groups import GroupConfig
 from eventyard.errors import ConfigError
 from eventyard.storage.lock import LOCK_NAME
 
 __all__ = ["COMMAND_CONFIG", "DEFAULT_DATA_DIR", "DataDir", "open_broker", "run"]
-
-T = TypeVar("T")
 
 DEFAULT_DATA_DIR: Final = Path(".eventyard")
 
@@ -47,12 +46,6 @@ DataDir = Annotated[
         help="Data directory of the embedded broker (locked while the command runs).",
     ),
 ]
-
-
-def run(work: Coroutine[Any, Any, T]) -> T:
-    """Run one command's asyncio work to completion on a fresh event loop (uvloop's when
-    installed: :func:`eventyard.app.runner.run`)."""
-    return run_on_loop(work)
 
 
 @asynccontextmanager
