@@ -8,7 +8,7 @@ Each mode's pipeline is built as `eventyard demo` builds it
 (`Pipeline(PipelineConfig(...))`) and runs on the event loop `eventyard demo` runs on
 (`eventyard.app.runner.run`: uvloop's when it is installed, as with the demo extra): a fresh
 broker with the pipeline's own settings (`eventyard serve` on a loopback port, or the
-embedded broker in this process), the seven topics of three partitions, the six stages
+embedded broker in this process), the seven topics of one partition each, the six stages
 (comps, valuation, scoring, matching, alerts with a JSON-lines alert channel, the SQLite
 deal board) as six worker processes or as apps in this process's event loop, with the
 shipped example buy-boxes. The market is the whole Ames one the demo replays: `load_sales()`

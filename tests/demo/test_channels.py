@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from eventyard.demo.channels import add_alert_channel
-from eventyard.demo.pipeline import feed
+from eventyard.demo.pipeline import PARTITIONS, feed
 from eventyard.demo.stages import notifier_for
 from eventyard.errors import ConfigError
 from tests.demo.test_pipeline import (
@@ -44,7 +44,7 @@ def first_at_or_after(records: list, since_ms: int) -> dict[int, int]:
     """Per partition of ``matches``, the first offset whose timestamp is at or after
     ``since_ms``, else the end: where the channel's group must start."""
     out = {}
-    for partition in (0, 1, 2):
+    for partition in range(PARTITIONS):
         held = [r for r in records if r.partition == partition]
         later = [r.offset for r in held if r.timestamp >= since_ms]
         out[partition] = min(later) if later else max((r.offset + 1 for r in held), default=0)
