@@ -2,7 +2,8 @@
 listing events a second, in both of its modes: worker processes against `eventyard serve`
 (the demo's default, what a user of `eventyard demo` sees) and one process on the embedded
 broker (`--single-process`). The issue's target, p99 under 50 ms, holds for both: the figure
-is the higher of the two p99s, and the notes give each mode's.
+is the higher of the two modes' p99s (each the median of three runs, below), and the notes
+give each mode's.
 
 Each mode's pipeline is built as `eventyard demo` builds it
 (`Pipeline(PipelineConfig(...))`) and runs on the event loop `eventyard demo` runs on
@@ -30,9 +31,15 @@ market. Both topics are read back after the pipeline has caught up (every stage 
 tier committed to the end of its topics), so measuring adds no consumer to the run. Every
 alert counts: there is no warm-up to drop, since the first alerts come only once closed sales
 exist to compare with, and the first model's training is part of what a user sees. Each p99
-is the 99th percentile (nearest rank); the notes give the median, the maximum, the number of
-alerts and how closely the feed kept its pace. A run whose feed fell more than 10% (plus
-50 ms) behind its schedule is an error, not a figure.
+is the 99th percentile (nearest rank). A run whose feed fell more than 10% (plus 50 ms)
+behind its schedule is an error, not a figure.
+
+Each mode runs three times, the modes alternating (once with ``--quick``), and a mode's
+figure is the median of its runs' p99s: the two cores are shared with other work, whose
+bursts can slow every process of one run at once (the benchmark's other rows take the best
+of three runs for the same reason; the median still fails when most runs do). The notes
+give every run's p99 and, for the median run, its p50, maximum, number of alerts, how
+closely the feed kept its pace and the split by stage.
 
 The notes also split each alert's latency by stage, to show where the time goes: the
 records in between (``comped``, ``valued``, ``deals``, ``matches``) are read back too, and
@@ -227,36 +234,46 @@ def _p50_p99(seconds: list[float]) -> tuple[float, float]:
 def _run(settings: Settings) -> Measurement:
     events = market(None if not settings.quick else 1_500)
     schedule = (len(events) - 1) / RATE
+    runs: dict[str, list[DemoRun]] = {mode: [] for mode in MODES}
+    for _ in range(settings.scale(3, 1)):
+        for mode in MODES:
+            runs[mode].append(
+                _checked(
+                    run_on_loop(
+                        demo_latencies(
+                            settings.workdir / f"demo-latency-{mode.replace(' ', '-')}",
+                            events,
+                            RATE,
+                            single_process=mode == "single process",
+                        )
+                    ),
+                    len(events),
+                    mode,
+                )
+            )
     notes = []
     details: dict[str, float] = {"events": float(len(events))}
     worst = 0.0
-    for mode in MODES:
-        run = _checked(
-            run_on_loop(
-                demo_latencies(
-                    settings.workdir / f"demo-latency-{mode.replace(' ', '-')}",
-                    events,
-                    RATE,
-                    single_process=mode == "single process",
-                )
-            ),
-            len(events),
-            mode,
-        )
+    for mode, done in runs.items():
+        p99s = [percentile(run.latencies, 0.99) * 1000 for run in done]
+        middle = sorted(range(len(done)), key=p99s.__getitem__)[len(done) // 2]
+        run, p99 = done[middle], p99s[middle]
         p50 = percentile(run.latencies, 0.5) * 1000
-        p99 = percentile(run.latencies, 0.99) * 1000
         top = max(run.latencies) * 1000
         worst = max(worst, p99)
         split = {stage: _p50_p99(times) for stage, times in run.stages.items()}
+        of_runs = f"the median of {len(done)} runs" if len(done) > 1 else "one run"
         notes.append(
-            f"{mode}: {len(events):,} Ames listing changes fed at {RATE:,}/s in "
+            f"{mode}: listing-to-alert p99 {p99:.1f} ms, {of_runs} "
+            f"({', '.join(f'{value:.1f}' for value in p99s)} ms). In that run "
+            f"{len(events):,} Ames listing changes were fed at {RATE:,}/s in "
             f"{run.fed_s:.2f} s (schedule {schedule:.2f} s), all stages caught up "
             f"{run.drained_s:.2f} s after the first publish; {len(run.latencies):,} alerts, "
-            f"listing-to-alert p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {top:.1f} ms; "
-            "by stage, p50/p99 ms: "
+            f"p50 {p50:.1f} ms, max {top:.1f} ms; by stage, p50/p99 ms: "
             + ", ".join(f"{stage} {a:.1f}/{b:.1f}" for stage, (a, b) in split.items())
         )
         prefix = mode.replace(" ", "_")
+        details.update({f"{prefix}_run{i + 1}_p99_ms": value for i, value in enumerate(p99s)})
         for stage, (a, b) in split.items():
             details.update({f"{prefix}_{stage}_p50_ms": a, f"{prefix}_{stage}_p99_ms": b})
         details.update(
