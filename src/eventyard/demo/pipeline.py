@@ -55,9 +55,9 @@ PARTITIONS = 1
 """Partitions of every demo topic. Each stage group has one consumer, so more partitions
 would spread no work; they would only add a record batch per partition to every publish and
 fetch, and in processes mode, where the cost of a stage's cycle sets every hop's latency,
-three partitions took the listing-to-alert p50 and p99 about a fifth higher than one in
-alternating runs. With one partition every stage also reads the market in the order the
-feed sent it (retried events aside)."""
+three partitions took the listing-to-alert p99 about a quarter higher than one and the p50
+about a third (medians of 7 alternating pairs of runs). With one partition every stage also
+reads the market in the order the feed sent it (retried events aside)."""
 STAGE_TOPICS: dict[str, tuple[str, ...]] = {
     "comps": ("listings",),
     "valuation": ("comped",),
