@@ -227,6 +227,17 @@ def _checked(run: DemoRun, events: int, mode: str) -> DemoRun:
     return run
 
 
+def _one_run(settings: Settings, events: Sequence[ListingChanged], mode: str) -> DemoRun:
+    """One checked run of ``mode`` (one of :data:`MODES`) in the bench's work directory."""
+    run = demo_latencies(
+        settings.workdir / f"demo-latency-{mode.replace(' ', '-')}",
+        events,
+        RATE,
+        single_process=mode == "single process",
+    )
+    return _checked(run_on_loop(run), len(events), mode)
+
+
 def _p50_p99(seconds: list[float]) -> tuple[float, float]:
     return percentile(seconds, 0.5) * 1000, percentile(seconds, 0.99) * 1000
 
@@ -237,28 +248,14 @@ def _run(settings: Settings) -> Measurement:
     runs: dict[str, list[DemoRun]] = {mode: [] for mode in MODES}
     for _ in range(settings.scale(3, 1)):
         for mode in MODES:
-            runs[mode].append(
-                _checked(
-                    run_on_loop(
-                        demo_latencies(
-                            settings.workdir / f"demo-latency-{mode.replace(' ', '-')}",
-                            events,
-                            RATE,
-                            single_process=mode == "single process",
-                        )
-                    ),
-                    len(events),
-                    mode,
-                )
-            )
+            runs[mode].append(_one_run(settings, events, mode))
     notes = []
     details: dict[str, float] = {"events": float(len(events))}
     worst = 0.0
     for mode, done in runs.items():
         p99s = [percentile(run.latencies, 0.99) * 1000 for run in done]
-        middle = sorted(range(len(done)), key=p99s.__getitem__)[len(done) // 2]
-        run, p99 = done[middle], p99s[middle]
-        p50 = percentile(run.latencies, 0.5) * 1000
+        run = done[sorted(range(len(done)), key=p99s.__getitem__)[len(done) // 2]]
+        p50, p99 = _p50_p99(run.latencies)
         top = max(run.latencies) * 1000
         worst = max(worst, p99)
         split = {stage: _p50_p99(times) for stage, times in run.stages.items()}

@@ -223,7 +223,8 @@ class SQLiteDedupeStore:
         self._clock = clock
         self._executor: ThreadPoolExecutor | None = None
         self._connection: sqlite3.Connection | None = None
-        """Touched only by the worker thread."""
+        """The writing connection: used only by the worker thread (a first read only checks
+        that it exists, which means the file and its table do)."""
         self._reading = threading.local()
         """``connection``: the calling thread's read connection, once it has read."""
         self._readers: list[sqlite3.Connection] = []
