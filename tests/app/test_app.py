@@ -331,6 +331,29 @@ async def test_a_paced_batch_handler_takes_what_arrived_during_its_interval(
     assert calls[1][0] - calls[0][0] >= 0.3
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_paced_batch_handler_keeps_its_interval_on_a_busy_stream(transport: str) -> None:
+    """On a stream whose events come closer together than any drain wait, a paced call
+    takes what arrived during its interval and leaves the rest for the next one; it does not
+    drain until a pause in the stream or until ``max_in_flight`` is full."""
+    app = new_app()
+    batches: list[list[int]] = []
+
+    @app.subscribe("orders", group="sink", batch_interval=0.05)
+    def handle(orders: list[Order]) -> None:
+        batches.append([o.n for o in orders])
+
+    total = 400
+    async with AppHarness(app, transport) as harness:
+        for n in range(total):  # one event every 2 ms or so, for about a second
+            await harness.app.publish("orders", Order("c", n))
+            await asyncio.sleep(0.002)
+        await harness.settle()
+    assert [n for batch in batches for n in batch] == list(range(total))
+    assert len(batches) >= 6, [len(batch) for batch in batches]
+    assert max(len(batch) for batch in batches) <= 150, [len(batch) for batch in batches]
+
+
 async def test_a_busy_subscription_commits_on_its_interval_and_an_idle_one_at_once() -> None:
     """A subscription that drains its backlog between two events does not commit each
     time (a busy stage would commit, and fsync, every few milliseconds), yet one that

@@ -61,7 +61,8 @@ __all__ = ["SKIP", "Worker", "WorkerServices"]
 log = logging.getLogger("eventyard.app")
 
 _DRAINED_POLL = 0.01
-"""Seconds the fetch after one that returned records waits (see :meth:`Worker._step`)."""
+"""Seconds the fetch after one that returned records waits (see :meth:`Worker._step`), and
+the longest a paced subscription drains its backlog for (:meth:`Worker._fetch_backlog`)."""
 
 SKIP: Any = object()
 """What a decoder returns for an event of another type than the handler's: not handled."""
@@ -220,14 +221,21 @@ class Worker:
                 self._idle.set()
 
     async def _fetch_backlog(self, messages: Sequence[Message], room: int) -> list[Message]:
-        """A paced subscription's fetch (``batch_interval``): go on fetching, each time
-        waiting briefly, until the backlog is drained or ``room`` is full, so everything that
-        arrived during the interval makes one call. (A client that prefetches, like aiokafka,
-        holds only what its last fetch returned, often a few records, when the interval
-        ends; the rest is still on the broker.)"""
+        """A paced subscription's fetch (``batch_interval``): go on fetching for at most
+        ``_DRAINED_POLL`` in all, until the backlog is drained or ``room`` is full, so
+        everything that arrived during the interval makes one call. (A client that
+        prefetches, like aiokafka, holds only what its last fetch returned, often a few
+        records, when the interval ends; the rest is still on the broker, a fetch or two
+        away.) The bound is on the whole drain, not on each fetch: on a busy stream records
+        keep coming closer together than any wait, and draining until a pause would hold
+        the call until ``room`` filled, a second or more behind instead of an interval."""
         taken = list(messages)
+        deadline = time.monotonic() + _DRAINED_POLL
         while len(taken) < room:
-            more = await self.receiver.fetch(_DRAINED_POLL, room - len(taken))
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            more = await self.receiver.fetch(left, room - len(taken))
             if not more:
                 break
             taken.extend(more)
