@@ -60,6 +60,7 @@ from pathlib import Path
 from typing import Final, Protocol, TypeVar
 
 from eventyard.errors import ConfigError, EventyardError, StorageError
+from eventyard.storage.sqlite import connect_wal
 
 __all__ = ["DedupeStore", "MemoryDedupeStore", "SQLiteDedupeStore"]
 
@@ -393,10 +394,8 @@ class SQLiteDedupeStore:
         return await asyncio.get_running_loop().run_in_executor(self._executor, in_worker)
 
     def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        connection = connect_wal(self.path, timeout=30.0)
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
             connection.executescript(_SCHEMA)
         except BaseException:
             connection.close()

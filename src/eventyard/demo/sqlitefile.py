@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Self
 
 from eventyard.errors import StorageError
+from eventyard.storage.sqlite import connect_wal
 
 __all__ = ["SQLiteFile", "open_database"]
 
@@ -29,9 +30,7 @@ def open_database(path: Path, schema: str, what: str) -> sqlite3.Connection:
     A SQLite failure raises :class:`~eventyard.errors.StorageError` as ``"<what> <path>: ..."``.
     """
     try:
-        db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
+        db = connect_wal(path, timeout=30.0, check_same_thread=False)
         db.executescript(schema)
     except sqlite3.Error as exc:
         raise StorageError(f"{what} {path}: {exc}") from exc
