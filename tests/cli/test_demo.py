@@ -71,6 +71,7 @@ def test_deals_commands_read_the_board(cli: Cli, demo_run: tuple[Path, dict]) ->
     assert matched and all(row["buybox"] == box for row in matched)
     table = cli("deals", "top", "--data-dir", str(data_dir)).ok().stdout
     assert "top deals" in table and key in table
+    assert "('" not in table and "()" not in table  # signals and buy-boxes joined, not reprs
 
 
 def test_worker_processes_against_eventyard_serve(cli: Cli, tmp_path: Path) -> None:

@@ -78,7 +78,9 @@ def _show(out: Output, rows: list[Any], title: str) -> None:
 
 
 def _cell(value: Any) -> Any:
-    if isinstance(value, list):
+    """A list field (signals, buy-boxes, reasons) as one readable cell; ``msgspec``'s
+    ``to_builtins`` leaves tuple fields tuples, so both kinds are joined."""
+    if isinstance(value, list | tuple):
         return "; ".join(str(v) for v in value)
     return value
 
