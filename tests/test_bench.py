@@ -328,7 +328,7 @@ def test_demo_latency_times_every_alert_and_cleans_up(tmp_path: Path, single_pro
     assert run.events == 600
     assert run.latencies and all(0 < latency < 30 for latency in run.latencies)
     assert 0 < run.fed_s <= run.drained_s
-    assert list(run.stages) == ["comps", "valuation", "scoring", "matching", "alerts"]
+    assert list(run.stages) == ["feed", "comps", "valuation", "scoring", "matching", "alerts"]
     for i, latency in enumerate(run.latencies):  # the stages' shares add up to the latency
         shares = [times[i] for times in run.stages.values()]
         assert all(share > 0 for share in shares)

@@ -17,21 +17,25 @@ and `simulate_market(sales, seed=7)`, 11,154 listing changes of 2,930 sales (the
 takes the first 1,500). Once every stage and retry tier has joined its group
 (`Pipeline.wait_ready`) and a one-second settle, the feed publishes the changes in market
 order at 1,000 a second, whatever their market times (`feed(..., rate=1000)`: change *i* is
-due at start + *i* / 1,000 s and goes out when due, in one `publish_many` call with any
-others already due), so the full run lasts about 11 s. The valuation stage retrains its
+due at start + *i* / 1,000 s; once due it lingers up to 5 ms, `FEED_LINGER`, as a Kafka
+producer's `linger.ms` does, and goes out in one `publish_many` call with every other change
+due by then), so the full run lasts about 11 s. The valuation stage retrains its
 gradient-boosted model in its training process every 200 closed sales meanwhile (one retrain
 at a time), as it does in the demo; the retrains are part of the load, on the same cores.
 
-Each alert's latency runs from the `listings` record of the change that caused it to the
-`AlertSent` record on the `alerts` topic: the two envelopes' `time` attributes (CloudEvents
-time, microseconds, taken from the wall clock as each record is built and published, by the
-feed and by the alerts stage, both on this machine's clock). An `AlertSent` names its listing
-and the change's market time (`ListingKey`, `At`), which together identify one change of the
-market. Both topics are read back after the pipeline has caught up (every stage and retry
-tier committed to the end of its topics), so measuring adds no consumer to the run. Every
-alert counts: there is no warm-up to drop, since the first alerts come only once closed sales
-exist to compare with, and the first model's training is part of what a user sees. Each p99
-is the 99th percentile (nearest rank). A run whose feed fell more than 10% (plus 50 ms)
+Each alert's latency runs from the moment the change that caused it fell due to the
+`AlertSent` record on the `alerts` topic: the wall-clock time taken just before the feed
+starts plus *i* / 1,000 s, against the alert envelope's `time` attribute (CloudEvents time,
+microseconds, taken from the wall clock as the alerts stage builds the record, on this
+machine's clock). So the feed's linger and any lateness of its timer count too, which
+timing from the `listings` record (stamped as the feed builds it) would leave out. An
+`AlertSent` names its listing and the change's market time (`ListingKey`, `At`), which
+together identify one change of the market. The `listings` and `alerts` topics are read
+back after the pipeline has caught up (every stage and retry tier committed to the end of
+its topics), so measuring adds no consumer to the run. Every alert counts: there is no
+warm-up to drop, since the first alerts come only once closed sales exist to compare with,
+and the first model's training is part of what a user sees. Each p99 is the 99th
+percentile (nearest rank). A run whose feed fell more than 10% (plus 50 ms)
 behind its schedule is an error, not a figure.
 
 Each mode runs three times, the modes alternating (once with ``--quick``), and a mode's
@@ -42,9 +46,10 @@ give every run's p99 and, for the median run, its p50, maximum, number of alerts
 closely the feed kept its pace and the split by stage.
 
 The notes also split each alert's latency by stage, to show where the time goes: the
-records in between (``comped``, ``valued``, ``deals``, ``matches``) are read back too, and
-a stage's share runs from the time of the record it read to the time of the record it
-wrote (the broker's hop included), so the five shares of an alert add up to its latency.
+records in between (``listings``, ``comped``, ``valued``, ``deals``, ``matches``) are read
+back too; the feed's share runs from the due time to its ``listings`` record, and a stage's
+share from the time of the record it read to the time of the record it wrote (the broker's
+hop included), so the six shares of an alert add up to its latency.
 """
 
 from __future__ import annotations
@@ -94,8 +99,9 @@ SETTLE_S = 1.0
 MODES = ("processes", "single process")
 """The demo's two modes, its default first."""
 
-STAGES = ("comps", "valuation", "scoring", "matching", "alerts")
-"""The stages between a listing and its alert, in order (what the latency is split by)."""
+STAGES = ("feed", "comps", "valuation", "scoring", "matching", "alerts")
+"""The stages between a listing change falling due and its alert, in order (what the latency
+is split by)."""
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -103,7 +109,8 @@ K = TypeVar("K")
 
 @dataclass(frozen=True)
 class DemoRun:
-    """One paced run: each alert's listing-to-alert seconds, and how the feed kept pace."""
+    """One paced run: each alert's seconds from its listing change's due time, and how the
+    feed kept pace."""
 
     latencies: list[float]
     events: int
@@ -142,6 +149,7 @@ async def demo_latencies(
         await pipeline.wait_ready()
         await asyncio.sleep(SETTLE_S)
         started = time.monotonic()
+        scheduled = time.time()  # the feed starts at this or later: due times never late
         await feed(pipeline.feed_app, events, speed=0, rate=rate)
         fed = time.monotonic() - started
         await pipeline.wait_done(poll=0.05, timeout=300)
@@ -156,13 +164,15 @@ async def demo_latencies(
     finally:
         await pipeline.stop()
         shutil.rmtree(directory, ignore_errors=True)
-    sent = {(listing.ListingKey, listing.ModificationTimestamp): at for listing, at in published}
-    latencies = [at - sent[(alert.ListingKey, alert.At)] for alert, at in alerted]
-    stages = _by_stage(sent, comped, valued, scored, matched, alerted)
+    due = {_change(listing): scheduled + index / rate for index, listing in enumerate(events)}
+    sent = {_change(listing): at for listing, at in published}
+    latencies = [at - due[(alert.ListingKey, alert.At)] for alert, at in alerted]
+    stages = _by_stage(due, sent, comped, valued, scored, matched, alerted)
     return DemoRun(latencies, len(published), fed, drained, stages)
 
 
 def _by_stage(
+    due: dict[tuple[str, str], float],
     sent: dict[tuple[str, str], float],
     comped: list[tuple[ListingComped, float]],
     valued: list[tuple[ListingValued, float]],
@@ -171,7 +181,8 @@ def _by_stage(
     alerted: list[tuple[AlertSent, float]],
 ) -> dict[str, list[float]]:
     """Each alert's latency split by stage (module docstring): a change of the market is
-    (``ListingKey``, its time); a match and an alert also name their buy-box."""
+    (``ListingKey``, its time); a match and an alert also name their buy-box. The feed's
+    share runs from the change's due time to its ``listings`` record."""
     stops = [
         _first((_change(e.listing), at) for e, at in comped),
         _first((_change(e.listing), at) for e, at in valued),
@@ -181,7 +192,7 @@ def _by_stage(
     stages: dict[str, list[float]] = {stage: [] for stage in STAGES}
     for alert, at in alerted:
         change = (alert.ListingKey, alert.At)
-        times = [sent[change], *(stop[change] for stop in stops)]
+        times = [due[change], sent[change], *(stop[change] for stop in stops)]
         times += [matches[(alert.BuyBox, *change)], at]
         for stage, start, end in zip(STAGES, times[:-1], times[1:], strict=True):
             stages[stage].append(end - start)

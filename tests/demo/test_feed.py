@@ -1,5 +1,6 @@
 """The feed's pacing: ``rate`` events per wall-clock second replaces the market-time pacing,
-publishing each event when it falls due and never early; a rate must be positive."""
+publishing each event when it falls due and never early, after lingering for the events due
+meanwhile; a rate must be positive and a linger not negative."""
 
 from __future__ import annotations
 
@@ -66,7 +67,7 @@ async def test_rate_paces_by_count_whatever_the_market_times() -> None:
     transport = MemoryTransport()
     async with app_on(transport) as app:
         started = time.monotonic()
-        published = await feed(app, events, speed=1.0, rate=rate)
+        published = await feed(app, events, speed=1.0, rate=rate, linger=0)
         elapsed = time.monotonic() - started
     assert published == len(events)
     assert (len(events) - 1) / rate <= elapsed < 2.0
@@ -77,15 +78,18 @@ async def test_rate_paces_by_count_whatever_the_market_times() -> None:
 
 
 class Recording(MemoryTransport):
-    """Notes when each listing is handed over for publishing (``time.monotonic()``)."""
+    """Notes when each listing is handed over for publishing (``time.monotonic()``), and
+    the listings of each publish call."""
 
     def __init__(self) -> None:
         super().__init__()
         self.handed: dict[bytes | None, float] = {}
+        self.calls: list[list[bytes | None]] = []
 
     async def publish(self, topic: str, messages: Sequence[Outgoing]) -> None:
         now = time.monotonic()
         self.handed.update((message.key, now) for message in messages)
+        self.calls.append([message.key for message in messages])
         await super().publish(topic, messages)
 
 
@@ -108,7 +112,7 @@ def test_rate_never_publishes_early_on_either_event_loop(
     async def main() -> None:
         async with app_on(transport) as app:
             started.append(time.monotonic())  # the feed's own start is this or later
-            await feed(app, events, speed=0, rate=rate)
+            await feed(app, events, speed=0, rate=rate, linger=0)
 
     run(main())
     early = [
@@ -117,6 +121,23 @@ def test_rate_never_publishes_early_on_either_event_loop(
         if transport.handed[event.ListingKey.encode()] < started[0] + index / rate
     ]
     assert early == [], f"{len(early)} of {len(events)} events went out before they were due"
+
+
+async def test_an_event_lingers_for_the_events_due_meanwhile() -> None:
+    """Each publish waits until its first event has been due for the linger and takes
+    every event due by then, so with a 20 ms linger at 1,000 a second each publish but the
+    last carries at least 20 events: 300 events make at most 15 publishes, not ~300."""
+    events, rate, linger = listings(300, days_apart=1), 1000.0, 0.02
+    transport = Recording()
+    async with app_on(transport) as app:
+        started = time.monotonic()  # the feed's own start is this or later
+        await feed(app, events, speed=0, rate=rate, linger=linger)
+    keys = [event.ListingKey.encode() for event in events]
+    assert [key for call in transport.calls for key in call] == keys, "not in order, or lost"
+    assert len(transport.calls) <= 15, f"{len(transport.calls)} publishes"
+    for call in transport.calls:
+        first = keys.index(call[0])
+        assert transport.handed[call[0]] >= started + first / rate + linger, "did not linger"
 
 
 async def test_rate_reports_progress_and_counts_rejects() -> None:
@@ -136,10 +157,20 @@ async def test_rate_reports_progress_and_counts_rejects() -> None:
     assert len(transport.messages("listings")) == 6
 
 
-@pytest.mark.parametrize("rate", [0.0, -5.0])
-async def test_rate_must_be_positive(rate: float) -> None:
+@pytest.mark.parametrize(
+    ("rate", "linger", "error"),
+    [
+        (0.0, 0.005, "feed rate must be a positive"),
+        (-5.0, 0.005, "feed rate must be a positive"),
+        (1000.0, -0.001, "feed linger must be zero or more"),
+        (1000.0, float("nan"), "feed linger must be zero or more"),
+    ],
+)
+async def test_rate_must_be_positive_and_linger_not_negative(
+    rate: float, linger: float, error: str
+) -> None:
     transport = MemoryTransport()
-    with pytest.raises(ConfigError, match="feed rate must be a positive"):
-        await feed(app_on(transport), listings(2, days_apart=1), speed=0, rate=rate)
+    with pytest.raises(ConfigError, match=error):
+        await feed(app_on(transport), listings(2, days_apart=1), speed=0, rate=rate, linger=linger)
     with pytest.raises(UnknownTopicError):
         transport.messages("listings")  # nothing was published
