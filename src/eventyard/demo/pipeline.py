@@ -16,10 +16,10 @@ Two shapes, one set of stages (:mod:`eventyard.demo.stages`):
 The feed (:func:`feed`) replays the market in event-time order: ``speed`` market days per
 wall-clock second (0: as fast as the pipeline takes them), or ``rate`` events per second
 whatever their market times (the load of ``bench/scenarios/demo_latency.py``), batched as a
-Kafka producer batches, by lingering (:data:`FEED_LINGER`). The run is
-done when the feed has published everything and every stage's group, and the group of each
-of its delay tiers, has committed up to the end of its topics (:mod:`eventyard.demo.progress`),
-twice in a row: an event waiting in a retry tier is not done.
+Kafka producer batches, by lingering (:data:`FEED_LINGER`). The run is done when the feed
+has published everything and every stage's group, and the group of each of its delay tiers,
+has committed up to the end of its topics (:mod:`eventyard.demo.progress`), twice in a row:
+an event waiting in a retry tier is not done.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ linger counts, was lower in 14 of 17 alternating pairs of runs (``docs/demo.md``
 
 
 _MAX_PUBLISH = 500
-"""The most events one publish call takes (a catch-up publishes several)."""
+"""The most events one publish call takes; more due at once go out in several calls."""
 
 
 _AHEAD = 0.02
