@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psutil  # type: ignore[import-untyped]
 
-__all__ = ["Machine", "describe"]
+__all__ = ["Machine", "cpu_speed", "describe"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Machine:
     python: str
     disk: str
     load: str
+    speed: str
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -68,11 +70,38 @@ def _disk_kind(device: str) -> str:
     return f"sysfs rotational={flag}"
 
 
+SPEED_WINDOW = 0.03
+"""Seconds of a thread's own CPU time :func:`cpu_speed` counts loop turns over."""
+
+
+def cpu_speed() -> int:
+    """Turns of a fixed pure-Python loop in :data:`SPEED_WINDOW` of this thread's own CPU
+    time, the best of three windows: how much work a second of CPU does right now.
+
+    Counted in CPU time, so waiting for a core does not lower it. What lowers it is a core
+    that does less per second, as a shared host's busy spells make it (a busy SMT sibling, a
+    lower clock); steal time does not show that, and neither does the load average. On the
+    2-core development VM it gave 2,700-2,950 in fast spells and about 1,600 in slow ones,
+    when the demo's latency benchmark (which fills both cores) nearly doubled.
+    """
+    best = 0
+    for _ in range(3):
+        turns = 0
+        end = time.thread_time() + SPEED_WINDOW
+        while time.thread_time() < end:
+            for _ in range(1000):
+                pass
+            turns += 1
+        best = max(best, turns)
+    return best
+
+
 def describe(workdir: Path) -> Machine:
     """Describe this machine; ``workdir`` is where the scenarios write, naming the disk.
 
     ``load`` is the load average when the run starts: on a shared machine it tells how much
-    other work competed with the run.
+    other work competed with the run; ``speed`` is :func:`cpu_speed` then, how fast the
+    shared cores were.
     """
     device, mount, fstype = _mount_of(workdir)
     total = psutil.disk_usage(mount).total
@@ -86,4 +115,5 @@ def describe(workdir: Path) -> Machine:
         python=f"{platform.python_implementation()} {sys.version.split()[0]}",
         disk=f"{device} ({fstype}, {_disk_kind(device)}, {total / 2**30:.0f} GiB) at {mount}",
         load=" / ".join(f"{value:.2f}" for value in os.getloadavg()) + " (1, 5, 15 min)",
+        speed=f"{cpu_speed():,} loop turns in {SPEED_WINDOW * 1000:.0f} ms of CPU (cpu_speed)",
     )

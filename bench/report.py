@@ -27,6 +27,7 @@ _MACHINE_LABELS = {
     "python": "Python",
     "disk": "Disk (scratch directory)",
     "load": "Load average at start",
+    "speed": "CPU speed at start",
 }
 
 

@@ -178,6 +178,7 @@ def test_report_holds_table_machine_and_methods(tmp_path: Path) -> None:
     text = markdown([outcome], SCENARIOS, machine, Settings(workdir=tmp_path), when)
     assert "2026-11-23 20:30 UTC" in text
     assert machine.cpu in text and machine.kernel in text and machine.python in text
+    assert machine.speed in text and int(machine.speed.split()[0].replace(",", "")) > 0
     assert "| 1. " + SCENARIOS[0].title in text
     assert "123k events/s" in text and "no peer" in text
     assert "**" + SCENARIOS[0].title + "**: measured | carefully." in text
@@ -328,6 +329,7 @@ def test_demo_latency_times_every_alert_and_cleans_up(tmp_path: Path, single_pro
     assert run.events == 600
     assert run.latencies and all(0 < latency < 30 for latency in run.latencies)
     assert 0 < run.fed_s <= run.drained_s
+    assert run.speed > 0
     assert list(run.stages) == ["feed", "comps", "valuation", "scoring", "matching", "alerts"]
     for i, latency in enumerate(run.latencies):  # the stages' shares add up to the latency
         shares = [times[i] for times in run.stages.values()]
@@ -392,6 +394,7 @@ def test_quick_run_reports_every_scenario(tmp_path: Path) -> None:
         "python",
         "disk",
         "load",
+        "speed",
     }
     reported = [scenario["name"] for scenario in document["scenarios"]]
     assert reported == [scenario.name for scenario in SCENARIOS]

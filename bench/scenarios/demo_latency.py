@@ -43,7 +43,10 @@ figure is the median of its runs' p99s: the two cores are shared with other work
 bursts can slow every process of one run at once (the benchmark's other rows take the best
 of three runs for the same reason; the median still fails when most runs do). The notes
 give every run's p99 and, for the median run, its p50, maximum, number of alerts, how
-closely the feed kept its pace and the split by stage.
+closely the feed kept its pace and the split by stage. Each run's p99 comes with the CPU
+speed measured just before its feed started (`bench.machine.cpu_speed`: loop turns in 30 ms
+of the bench thread's own CPU time): the host's busy spells slow its cores, and a run on
+slow cores fills both of them.
 
 The notes also split each alert's latency by stage, to show where the time goes: the
 records in between (``listings``, ``comped``, ``valued``, ``deals``, ``matches``) are read
@@ -64,6 +67,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from bench.harness import Comparison, Figure, Measurement, Scenario, Settings, Target
+from bench.machine import cpu_speed
 from bench.scenarios.app_handlers import percentile
 from eventyard.app.dlq import read_available
 from eventyard.app.runner import run as run_on_loop
@@ -120,6 +124,8 @@ class DemoRun:
     """From the first publish until every stage had committed to the end of its topics."""
     stages: dict[str, list[float]]
     """Each alert's latency split by stage (:data:`STAGES`), in seconds, in alert order."""
+    speed: int
+    """:func:`~bench.machine.cpu_speed` just before the feed started."""
 
 
 def market(limit: int | None = None) -> list[ListingChanged]:
@@ -148,6 +154,7 @@ async def demo_latencies(
         assert pipeline.feed_app is not None
         await pipeline.wait_ready()
         await asyncio.sleep(SETTLE_S)
+        speed = cpu_speed()
         started = time.monotonic()
         scheduled = time.time()  # the feed starts at this or later: due times never late
         await feed(pipeline.feed_app, events, speed=0, rate=rate)
@@ -168,7 +175,7 @@ async def demo_latencies(
     sent = {_change(listing): at for listing, at in published}
     latencies = [at - due[(alert.ListingKey, alert.At)] for alert, at in alerted]
     stages = _by_stage(due, sent, comped, valued, scored, matched, alerted)
-    return DemoRun(latencies, len(published), fed, drained, stages)
+    return DemoRun(latencies, len(published), fed, drained, stages, speed)
 
 
 def _by_stage(
@@ -265,6 +272,9 @@ def _run(settings: Settings) -> Measurement:
     worst = 0.0
     for mode, done in runs.items():
         p99s = [percentile(run.latencies, 0.99) * 1000 for run in done]
+        runs_text = ", ".join(
+            f"{value:.1f} at speed {r.speed:,}" for value, r in zip(p99s, done, strict=True)
+        )
         run = done[sorted(range(len(done)), key=p99s.__getitem__)[len(done) // 2]]
         p50, p99 = _p50_p99(run.latencies)
         top = max(run.latencies) * 1000
@@ -273,7 +283,7 @@ def _run(settings: Settings) -> Measurement:
         of_runs = f"the median of {len(done)} runs" if len(done) > 1 else "one run"
         notes.append(
             f"{mode}: listing-to-alert p99 {p99:.1f} ms, {of_runs} "
-            f"({', '.join(f'{value:.1f}' for value in p99s)} ms). In that run "
+            f"(ms: {runs_text}). In that run "
             f"{len(events):,} Ames listing changes were fed at {RATE:,}/s in "
             f"{run.fed_s:.2f} s (schedule {schedule:.2f} s), all stages caught up "
             f"{run.drained_s:.2f} s after the first publish; {len(run.latencies):,} alerts, "
@@ -282,6 +292,7 @@ def _run(settings: Settings) -> Measurement:
         )
         prefix = mode.replace(" ", "_")
         details.update({f"{prefix}_run{i + 1}_p99_ms": value for i, value in enumerate(p99s)})
+        details.update({f"{prefix}_run{i + 1}_speed": float(r.speed) for i, r in enumerate(done)})
         for stage, (a, b) in split.items():
             details.update({f"{prefix}_{stage}_p50_ms": a, f"{prefix}_{stage}_p99_ms": b})
         details.update(
