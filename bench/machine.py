@@ -82,7 +82,9 @@ def cpu_speed() -> int:
     that does less per second, as a shared host's busy spells make it (a busy SMT sibling, a
     lower clock); steal time does not show that, and neither does the load average. On the
     2-core development VM it gave 2,700-2,950 in fast spells and about 1,600 in slow ones,
-    when the demo's latency benchmark (which fills both cores) nearly doubled.
+    when the demo's latency benchmark (which fills both cores) nearly doubled. It also moves
+    from one second to the next (1,410 to 2,400 within one idle minute), so one reading is
+    a rough guide to the host's state when it was taken, not throughout a run.
     """
     best = 0
     for _ in range(3):

@@ -91,7 +91,7 @@ cycle costs about a millisecond of CPU whatever it carries: at 1,000 events a se
 publishing each event the moment it fell due made about 470 publishes a second and kept
 both cores busy. With 5 ms the feed makes about 160, the broker, stages and feed use about
 30% less CPU, and the listing-to-alert p99, timed from each event's due time so that the
-linger counts, was lower in 14 of 17 alternating pairs of runs (``docs/demo.md``)."""
+linger counts, was lower in 17 of 20 alternating pairs of runs (``docs/demo.md``)."""
 
 
 _MAX_PUBLISH = 500
