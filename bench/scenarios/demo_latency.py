@@ -275,8 +275,9 @@ def _run(settings: Settings) -> Measurement:
         runs_text = ", ".join(
             f"{value:.1f} at speed {r.speed:,}" for value, r in zip(p99s, done, strict=True)
         )
-        run = done[sorted(range(len(done)), key=p99s.__getitem__)[len(done) // 2]]
-        p50, p99 = _p50_p99(run.latencies)
+        median = sorted(range(len(done)), key=p99s.__getitem__)[len(done) // 2]
+        run, p99 = done[median], p99s[median]
+        p50 = percentile(run.latencies, 0.5) * 1000
         top = max(run.latencies) * 1000
         worst = max(worst, p99)
         split = {stage: _p50_p99(times) for stage, times in run.stages.items()}

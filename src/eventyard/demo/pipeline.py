@@ -207,9 +207,6 @@ async def _in_market_time(
                 batch = []
                 await _sleep_until(start_wall + due)
         batch.append(event)
-        if len(batch) >= _MAX_PUBLISH:
-            await publish(batch)
-            batch = []
     await publish(batch)
 
 
