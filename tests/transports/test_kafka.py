@@ -16,8 +16,10 @@ import msgspec
 import pytest
 
 from eventyard.app import App, RetryPolicy, dlq_topic, parse_dead_letter
+from eventyard.broker import Broker
 from eventyard.errors import ConfigError, InvalidPartitionsError, TransportError
 from eventyard.events import EventRegistry
+from eventyard.records import split_batches
 from eventyard.testing import AppHarness
 from eventyard.transports import KafkaTransport, MemoryTransport, Outgoing, Transport
 from eventyard.transports.kafka import INSTALL_HINT
@@ -92,6 +94,8 @@ def test_bad_settings_are_refused() -> None:
     KafkaTransport("h:1", acks=1, enable_idempotence=False)
     with pytest.raises(ConfigError):
         KafkaTransport("h:1", compression="brotli")
+    with pytest.raises(ConfigError, match="max_batch_size"):
+        KafkaTransport("h:1", max_batch_size=0)
     with pytest.raises(ConfigError):
         KafkaTransport("h:1", session_timeout_ms=1_000, heartbeat_interval_ms=1_000)
 
@@ -115,9 +119,9 @@ async def test_compressed_batches_round_trip(bootstrap: str) -> None:
 
 async def test_a_publish_bigger_than_a_batch_keeps_its_order(bootstrap: str) -> None:
     topic = unique("t")
-    big = b"x" * 200_000  # over aiokafka's 16 KiB batch: a batch of its own
+    big = b"x" * 200_000  # over a 16 KiB batch: a batch of its own
     messages = [Outgoing(None, f"{i:04d}".encode() + b"." * 2_000) for i in range(300)]
-    async with KafkaTransport(bootstrap, **FAST) as transport:  # type: ignore[arg-type]
+    async with KafkaTransport(bootstrap, max_batch_size=16_384, **FAST) as transport:  # type: ignore[arg-type]
         await transport.ensure_topic(topic, 1)
         await transport.publish(topic, [*messages[:150], Outgoing(b"big", big), *messages[150:]])
         async with transport.receiver([topic], unique("g")) as receiver:
@@ -125,6 +129,30 @@ async def test_a_publish_bigger_than_a_batch_keeps_its_order(bootstrap: str) -> 
     assert [m.offset for m in got] == list(range(301))
     assert got[150].value == big
     assert [m.value for m in got[:150] + got[151:]] == [m.value for m in messages]
+
+
+@pytest.mark.parametrize(("max_batch_size", "batches"), [(None, 1), (16_384, 38)])
+async def test_a_publish_goes_as_one_batch_when_it_fits(
+    tmp_path: Path, max_batch_size: int | None, batches: int
+) -> None:
+    """300 records of about 2 KB (600 KB) make one record batch, so one produce request and
+    one fetch for a consumer; aiokafka's own 16 KiB default would make 38, sent one after
+    another. Counted in the server's log, read back once it has stopped."""
+    data, port = tmp_path / "data", free_port()
+    messages = [Outgoing(None, f"{i:04d}".encode() + b"." * 2_000) for i in range(300)]
+    size = {} if max_batch_size is None else {"max_batch_size": max_batch_size}
+    server = start_server(data, port)
+    try:
+        async with KafkaTransport(f"127.0.0.1:{port}", **size, **FAST) as transport:  # type: ignore[arg-type]
+            await transport.ensure_topic("t", 1)
+            await transport.publish("t", messages)
+    finally:
+        stop_server(server)
+    async with await Broker.open(data) as broker:
+        stored = (await broker.fetch("t", 0, 0, max_bytes=2_000_000)).records
+    headers = [header for _, header in split_batches(stored)]
+    assert len(headers) == batches
+    assert sum(h.record_count for h in headers) == 300
 
 
 async def test_topics_it_creates_get_its_partition_count(bootstrap: str) -> None:

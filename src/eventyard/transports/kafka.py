@@ -12,6 +12,12 @@ an optional extra (``pip install 'eventyard[kafka]'``): this module imports it o
   first failure. Batches of one partition are sent in order, so publish order is kept per
   partition. Explicit partitions are checked against the topic's metadata before anything is
   sent.
+- **Batch size.** A batch holds up to ``max_batch_size`` bytes, by default 1,000,000
+  (librdkafka's ``batch.size``), so a publish that fits is one produce request, and one fetch
+  for each consumer downstream. aiokafka's own default, 16 KiB, split a publish of 600 KB
+  into 38 batches, and its idempotent producer sends them one request after another, so a
+  stage that forwards a batch of events made its consumers fetch and cycle as many times.
+  Set it no larger than the cluster's ``max.message.bytes`` (Kafka's default: 1,048,588).
 - **Receiving.** Each :class:`KafkaReceiver` is one ``AIOKafkaConsumer`` in its group
   (round-robin assignor, no auto-commit). A rebalance listener tracks the assignment: it is
   empty from the moment a rebalance revokes the partitions until the new ones are assigned,
@@ -76,11 +82,14 @@ from eventyard.transports.base import (
     place,
 )
 
-__all__ = ["INSTALL_HINT", "KafkaReceiver", "KafkaTransport"]
+__all__ = ["INSTALL_HINT", "MAX_BATCH_SIZE", "KafkaReceiver", "KafkaTransport"]
 
 INSTALL_HINT = "the Kafka transport needs aiokafka: pip install 'eventyard[kafka]'"
 
 COMPRESSIONS = (None, "gzip", "snappy", "lz4", "zstd")
+
+MAX_BATCH_SIZE = 1_000_000
+"""The default upper bound of a record batch in bytes (librdkafka's ``batch.size``)."""
 
 _TOPIC_EXISTS = 36
 
@@ -133,7 +142,8 @@ class KafkaTransport(Transport):
     ``bootstrap_servers`` is ``"host:port[,host:port...]"``. ``partitions`` and
     ``replication_factor`` apply to topics :meth:`ensure_topic` creates (``partitions=None``:
     the cluster's default). ``acks``, ``enable_idempotence`` and ``compression`` (``None``,
-    ``"gzip"``, ``"snappy"``, ``"lz4"``, ``"zstd"``) configure the producer;
+    ``"gzip"``, ``"snappy"``, ``"lz4"``, ``"zstd"``) and ``max_batch_size`` (bytes a record
+    batch may hold; a bigger message gets a batch of its own) configure the producer;
     ``session_timeout_ms`` and ``heartbeat_interval_ms`` the receivers (the heartbeat interval
     bounds how long a receiver takes to notice a rebalance); ``request_timeout_ms`` every
     request, and how long a publish waits for an unknown topic to appear.
@@ -154,6 +164,7 @@ class KafkaTransport(Transport):
         acks: int | str = "all",
         enable_idempotence: bool = True,
         compression: str | None = None,
+        max_batch_size: int = MAX_BATCH_SIZE,
         request_timeout_ms: int = 30_000,
         session_timeout_ms: int = 10_000,
         heartbeat_interval_ms: int = 1_000,
@@ -174,6 +185,7 @@ class KafkaTransport(Transport):
                 f"not {compression!r}"
             )
         for what, value in (
+            ("max_batch_size", max_batch_size),
             ("request_timeout_ms", request_timeout_ms),
             ("session_timeout_ms", session_timeout_ms),
             ("heartbeat_interval_ms", heartbeat_interval_ms),
@@ -188,6 +200,7 @@ class KafkaTransport(Transport):
         self._acks = acks
         self._idempotent = enable_idempotence
         self._compression = compression
+        self._max_batch_size = max_batch_size
         self._request_timeout_ms = request_timeout_ms
         self._session_timeout_ms = session_timeout_ms
         self._heartbeat_interval_ms = heartbeat_interval_ms
@@ -212,6 +225,7 @@ class KafkaTransport(Transport):
             acks=self._acks,
             enable_idempotence=self._idempotent,
             compression_type=self._compression,
+            max_batch_size=self._max_batch_size,
             request_timeout_ms=self._request_timeout_ms,
         )
         admin = kafka.admin.AIOKafkaAdminClient(
