@@ -15,8 +15,9 @@ an optional extra (``pip install 'eventyard[kafka]'``): this module imports it o
 - **Batch size.** A batch holds up to ``max_batch_size`` bytes, by default 1,000,000
   (librdkafka's ``batch.size``), so a publish that fits is one produce request, and one fetch
   for each consumer downstream. aiokafka's own default, 16 KiB, split a publish of 600 KB
-  into 38 batches, and its idempotent producer sends them one request after another, so a
-  stage that forwards a batch of events made its consumers fetch and cycle as many times.
+  into 38 batches, and aiokafka keeps one produce request in flight per broker, so they went
+  out one round trip after another, and a stage that forwarded a batch of events made its
+  consumers fetch and cycle as many times.
   Set it no larger than the cluster's ``max.message.bytes`` (Kafka's default: 1,048,588).
 - **Receiving.** Each :class:`KafkaReceiver` is one ``AIOKafkaConsumer`` in its group
   (round-robin assignor, no auto-commit). A rebalance listener tracks the assignment: it is
