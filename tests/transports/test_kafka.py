@@ -131,16 +131,15 @@ async def test_a_publish_bigger_than_a_batch_keeps_its_order(bootstrap: str) -> 
     assert [m.value for m in got[:150] + got[151:]] == [m.value for m in messages]
 
 
-@pytest.mark.parametrize(("max_batch_size", "batches"), [(None, 1), (16_384, 38)])
+@pytest.mark.parametrize(("size", "batches"), [({}, 1), ({"max_batch_size": 16_384}, 38)])
 async def test_a_publish_goes_as_one_batch_when_it_fits(
-    tmp_path: Path, max_batch_size: int | None, batches: int
+    tmp_path: Path, size: dict[str, int], batches: int
 ) -> None:
     """300 records of about 2 KB (600 KB) make one record batch, so one produce request and
     one fetch for a consumer; aiokafka's own 16 KiB default would make 38, sent one after
     another. Counted in the server's log, read back once it has stopped."""
     data, port = tmp_path / "data", free_port()
     messages = [Outgoing(None, f"{i:04d}".encode() + b"." * 2_000) for i in range(300)]
-    size = {} if max_batch_size is None else {"max_batch_size": max_batch_size}
     server = start_server(data, port)
     try:
         async with KafkaTransport(f"127.0.0.1:{port}", **size, **FAST) as transport:  # type: ignore[arg-type]
