@@ -8,10 +8,14 @@ one process and once as worker processes against a real ``eventyard serve``.
 from __future__ import annotations
 
 import json
+import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from eventyard.demo.buyboxes import BuyBox
+from eventyard.demo.settings import SETTINGS_FILE, read_settings, write_settings
 from tests.cli.support import Cli
 
 pytestmark = pytest.mark.slow
@@ -72,6 +76,37 @@ def test_deals_commands_read_the_board(cli: Cli, demo_run: tuple[Path, dict]) ->
     table = cli("deals", "top", "--data-dir", str(data_dir)).ok().stdout
     assert "top deals" in table and key in table
     assert "('" not in table and "()" not in table  # signals and buy-boxes joined, not reprs
+
+
+def test_deals_for_a_buybox_the_run_lacks_is_an_error(
+    cli: Cli, demo_run: tuple[Path, dict], tmp_path: Path
+) -> None:
+    data_dir, _ = demo_run
+    cli("deals", "for", "first-hom", "--data-dir", str(data_dir)).failed(
+        "no buy-box named 'first-hom'", "did you mean 'first-home'?"
+    )
+    cli("deals", "for", "zzz", "--data-dir", str(data_dir), "--json").failed(
+        "its buy-boxes: first-home, rental-income, premium-homes, campus-fixer-upper"
+    )
+    # A buy-box of the run that matched nothing yet is an empty answer, not an error.
+    settings = read_settings(data_dir / "work" / SETTINGS_FILE)
+    work = tmp_path / "run" / "work"
+    work.mkdir(parents=True)
+    shutil.copy(data_dir / "work" / "board.db", work / "board.db")
+    quiet = BuyBox(name="never-matched", broker="nobody", min_price=1, max_price=2)
+    write_settings(replace(settings, buyboxes=(quiet,)), work / SETTINGS_FILE)
+    empty = cli("deals", "for", "never-matched", "--data-dir", str(tmp_path / "run"))
+    assert "deals for never-matched: nothing yet" in empty.ok().stderr
+    assert (
+        cli("deals", "for", "never-matched", "--data-dir", str(tmp_path / "run"), "--json")
+        .ok()
+        .json()
+        == []
+    )
+    (work / SETTINGS_FILE).write_text("{not json")
+    cli("deals", "for", "x", "--data-dir", str(tmp_path / "run")).failed(
+        "settings file", "unreadable"
+    )
 
 
 def test_worker_processes_against_eventyard_serve(cli: Cli, tmp_path: Path) -> None:

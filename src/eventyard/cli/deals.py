@@ -2,11 +2,14 @@
 
 The board is the pipeline's read model (``eventyard.demo.board``), a SQLite file at
 ``<data dir>/work/board.db`` rebuilt from the ``deals``, ``matches`` and ``alerts`` topics;
-these commands only read it, so they work while a run is going on too.
+these commands only read it, so they work while a run is going on too. ``deals for`` also
+reads the run's settings (``<data dir>/work/settings.json``) to tell a buy-box the run does
+not have (an error) from one with no matches yet.
 """
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -45,6 +48,27 @@ def _board(data_dir: Path) -> Any:
             f"the demo needs its extra ({exc.name} is not installed): pip install 'eventyard[demo]'"
         ) from exc
     return DealBoard(path)
+
+
+def _check_buybox(data_dir: Path, name: str) -> None:
+    """``ConfigError`` if the run in ``data_dir`` has no buy-box ``name``: the board knows
+    only the buy-boxes that matched something, so an empty answer alone cannot tell a
+    mistyped name from a buy-box without matches yet. A run that left no settings file
+    (made before the demo wrote one in both modes) is not checked."""
+    from eventyard.demo.settings import SETTINGS_FILE, read_settings
+
+    path = data_dir / "work" / SETTINGS_FILE
+    if not path.is_file():
+        return
+    try:
+        names = [box.name for box in read_settings(path).buyboxes]
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"the run's settings file {path} is unreadable: {exc}") from None
+    if name in names:
+        return
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"its buy-boxes: {', '.join(names)}"
+    raise ConfigError(f"no buy-box named {name!r} in the run at {data_dir} ({hint})")
 
 
 def _documents(rows: list[Any]) -> list[dict[str, Any]]:
@@ -120,9 +144,12 @@ def for_buybox(
     """
     board = _board(data_dir)
     try:
-        _show(Output(json), list(board.for_buybox(buybox)), f"deals for {buybox}")
+        rows = list(board.for_buybox(buybox))
     finally:
         board.close()
+    if not rows:
+        _check_buybox(data_dir, buybox)
+    _show(Output(json), rows, f"deals for {buybox}")
 
 
 @app.command("history")

@@ -9,7 +9,8 @@ Two shapes, one set of stages (:mod:`eventyard.demo.stages`):
   the server. A stage can be killed and restarted on its own (:meth:`Pipeline.restart`),
   and more workers started later (:meth:`Pipeline.start_worker`: an alert channel's). The
   workers read the run's :class:`~eventyard.demo.settings.StageSettings` from
-  ``<work dir>/settings.json``, which the pipeline writes.
+  ``<work dir>/settings.json``, which the pipeline writes in both shapes (``eventyard
+  deals`` reads the run's buy-boxes there).
 - **single process** (``--single-process``): the embedded broker in this process, every
   stage an app on it, the feed beside them.
 
@@ -248,6 +249,7 @@ class Pipeline:
         config = self.config
         config.data_dir.mkdir(parents=True, exist_ok=True)
         config.settings.work_dir.mkdir(parents=True, exist_ok=True)
+        write_settings(config.settings, config.settings.settings_path)
         if config.single_process:
             await self._start_in_process()
         else:
@@ -307,11 +309,8 @@ class Pipeline:
                 await setup.ensure_topic(topic, PARTITIONS)
         finally:
             await setup.close()
-        settings_file = write_settings(
-            self.config.settings, self.config.settings.work_dir / "settings.json"
-        )
         for name in STAGES:
-            self._spawn(name, name, settings_file)
+            self._spawn(name, name, self.config.settings.settings_path)
         self.feed_app = App(
             KafkaTransport(self.bootstrap, partitions=PARTITIONS),
             source="eventyard-demo/feed",

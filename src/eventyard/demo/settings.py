@@ -1,9 +1,11 @@
 """What the stages of one run share beyond a transport, and the file a worker reads it from.
 
 :class:`StageSettings` is built once per run (:mod:`eventyard.demo.session`); in
-``--single-process`` mode the stages get the object itself, and in processes mode the
-pipeline writes it to a JSON file (:func:`write_settings`) that each worker process reads
-back (:func:`read_settings`, ``python -m eventyard.demo.worker STAGE --settings FILE``).
+``--single-process`` mode the stages get the object itself, and in processes mode each
+worker process reads it back (:func:`read_settings`, ``python -m eventyard.demo.worker STAGE
+--settings FILE``) from the JSON file the pipeline writes in either mode
+(:func:`write_settings`, :attr:`StageSettings.settings_path`), where ``eventyard deals``
+also finds the run's buy-boxes.
 Every field travels, so a stage behaves the same in both modes: an alert channel added
 later is an alerts stage whose settings carry its own ``channels`` and ``group_suffix``.
 """
@@ -12,12 +14,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import msgspec
 
 from eventyard.demo.buyboxes import BuyBox
 
-__all__ = ["StageSettings", "read_settings", "write_settings"]
+__all__ = ["SETTINGS_FILE", "StageSettings", "read_settings", "write_settings"]
+
+SETTINGS_FILE: Final = "settings.json"
+"""The run's settings file's name in its work directory (:attr:`StageSettings.settings_path`)."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,11 @@ class StageSettings:
     @property
     def board_path(self) -> Path:
         return self.work_dir / "board.db"
+
+    @property
+    def settings_path(self) -> Path:
+        """The run's settings file (:func:`write_settings`), beside the board."""
+        return self.work_dir / SETTINGS_FILE
 
     @property
     def alerts_path(self) -> Path:
